@@ -1,0 +1,37 @@
+"""Stage 1: detect faces on every 6th frame of every training video.
+
+    python detect_faces_on_videos.py --config config.yaml [--part I --num_parts K] [--detector dsfd|opencv]
+
+Writes `ARTIFACTS_PATH/detections/<relpath>/detections.pkl` per video; existing outputs are skipped.
+"""
+from __future__ import annotations
+
+import sys
+
+from dfdc.cli import get_args_parser, run_main
+from dfdc.config import load_config
+from dfdc.detection import run_detection_stage
+from dfdc.detectors import build_detector
+
+DEFAULT_WEIGHTS = 'external_data/WIDERFace_DSFD_RES152.pth'
+
+
+def main(argv=None) -> int:
+    parser = get_args_parser(__doc__.splitlines()[0], sharded=True)
+    parser.add_argument('--detector', choices=('dsfd', 'opencv'), default='dsfd')
+    parser.add_argument('--weights', default=DEFAULT_WEIGHTS, help='DSFD weights (fp32 or fp16)')
+    parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
+    parser.add_argument('--batch-size', type=int, default=16)
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    config.require_exists('DFDC_DATA_PATH')
+    detector = build_detector(args.detector, weights=args.weights, device=args.device, resize='area',
+                              batch_size=args.batch_size)
+    counts = run_detection_stage(config, detector, args.part, args.num_parts, batch_size=args.batch_size)
+    print(f'stage 1: {counts["videos"]} videos in part {args.part + 1}/{args.num_parts}: {counts["detected"]} '
+          f'detected, {counts["skipped"]} already done, {counts["failed"]} unreadable')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_main(main))

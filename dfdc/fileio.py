@@ -1,0 +1,77 @@
+"""Atomic writes: an output either exists complete or not at all, so an interrupted stage can simply be re-run."""
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .cli import UserError
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create a directory, turning a permission problem into a UserError that stops the run."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f'cannot create output directory {path}: {error.strerror}; '
+                        'fix its permissions or point ARTIFACTS_PATH elsewhere') from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f'output directory {path} is not writable; fix its permissions or point ARTIFACTS_PATH elsewhere')
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary file path beside `path`; on success it replaces `path`, on failure it is removed."""
+    path = Path(path)
+    ensure_dir(path.parent)
+    temp = _temp_name(path)
+    try:
+        yield temp
+        os.replace(temp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as temp:
+        with open(temp, 'wb') as f:
+            f.write(data)
+
+
+def atomic_pickle(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load_pickle(path: str | os.PathLike) -> Any:
+    with open(path, 'rb') as f:
+        return pickle.load(f)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary directory beside `path`, renamed to `path` only when the block completes.
+
+    If another process completed `path` meanwhile, its result is kept and ours is discarded.
+    """
+    path = Path(path)
+    ensure_dir(path.parent)
+    temp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.tmp-', dir=path.parent))
+    try:
+        yield temp
+        try:
+            os.rename(temp, path)
+        except OSError:
+            if not path.is_dir():
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
