@@ -44,9 +44,13 @@ def setup_logging() -> None:
 
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Run a script's main; configuration and user errors become one line on stderr and exit code 2."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     setup_logging()
     try:
-        return main(argv) or 0
+        # Warnings are printed above the progress bars instead of breaking them.
+        with logging_redirect_tqdm():
+            return main(argv) or 0
     except (ConfigError, UserError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2

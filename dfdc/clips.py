@@ -1,0 +1,193 @@
+"""Stages 4 and 5: pixel-aligned 50-frame PNG face clips of each fake and its original, and their pairing."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import shutil
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .alignment import AlignedTrack
+from .cli import shard
+from .config import Config
+from .detection import DETECTOR_STEP
+from .fileio import atomic_directory, atomic_write_bytes, ensure_dir
+from .video import VideoReadError, iter_frames, video_info
+
+TRACK_LENGTH = 50
+TRACK_ENTRIES = TRACK_LENGTH // DETECTOR_STEP  # 8 detected frames
+BOX_MULTIPLIER = 1.5
+EXTRACTION_SEED = 0xDEADFACE
+BOXES_FILE = 'boxes.float32'
+log = logging.getLogger('dfdc')
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipChoice:
+    """The random draws for one aligned track: where the clip starts and whose middle box sets the crop."""
+    start_idx: int
+    use_fake_box: bool
+
+
+def draw_clip_choices(aligned_tracks: Sequence[tuple[str, str, AlignedTrack]],
+                      seed: int = EXTRACTION_SEED) -> list[ClipChoice | None]:
+    """The published draws, made for the whole list in order so that every shard sees the same ones.
+
+    Tracks with fewer than 8 entries draw nothing and get None.
+    """
+    rng = random.Random(seed)
+    choices: list[ClipChoice | None] = []
+    for _, _, track in aligned_tracks:
+        if len(track) < TRACK_ENTRIES:
+            choices.append(None)
+            continue
+        start_idx = rng.randint(0, len(track) - TRACK_ENTRIES)
+        choices.append(ClipChoice(start_idx, rng.random() < 0.5))
+    return choices
+
+
+def crop_window(bbox: Sequence[float], width: int, height: int,
+                multiplier: float = BOX_MULTIPLIER) -> tuple[int, int, int, int]:
+    """The box scaled by `multiplier` about its centre and clipped to the frame, as integer pixels."""
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half_w, half_h = (x2 - x1) * multiplier / 2, (y2 - y1) * multiplier / 2
+    xmin, ymin = max(int(cx - half_w), 0), max(int(cy - half_h), 0)
+    xmax, ymax = min(int(cx + half_w), width), min(int(cy + half_h), height)
+    return xmin, ymin, xmax, ymax
+
+
+def clip_name(relpath: str, start_frame: int, xmin: int, ymin: int) -> str:
+    return f'{relpath}_{start_frame}_{xmin}_{ymin}'
+
+
+def is_complete_clip(folder: Path, length: int = TRACK_LENGTH) -> bool:
+    return (folder / BOXES_FILE).is_file() and all((folder / f'{i}.png').is_file() for i in range(length))
+
+
+def _write_clip(video: Path, folder: Path, start_frame: int, window: tuple[int, int, int, int],
+                boxes: np.ndarray) -> int:
+    """Crop frames start_frame .. start_frame + 49 into `folder` as PNGs; returns how many frames there were."""
+    xmin, ymin, xmax, ymax = window
+    count = 0
+    for index, frame in iter_frames(video, start=start_frame, stop=start_frame + TRACK_LENGTH):
+        cv2.imwrite(str(folder / f'{index - start_frame}.png'), frame[ymin:ymax, xmin:xmax])
+        count += 1
+    shifted = np.asarray(boxes, np.float32).reshape(-1, 4) - np.array([xmin, ymin, xmin, ymin], np.float32)
+    shifted.astype(np.float32).tofile(folder / BOXES_FILE)
+    return count
+
+
+def extract_clip_pair(config: Config, real: str, fake: str, track: AlignedTrack, choice: ClipChoice) -> str:
+    """Write the real and the fake clip of one aligned track; returns 'written', 'exists' or a skip reason."""
+    entries = track[choice.start_idx:choice.start_idx + TRACK_ENTRIES]
+    start_frame = track[choice.start_idx][0] * DETECTOR_STEP
+    _, real_box, fake_box = track[choice.start_idx + TRACK_ENTRIES // 2]
+    data = config.DFDC_DATA_PATH
+    info = video_info(data / real)
+    window = crop_window(fake_box if choice.use_fake_box else real_box, info.width, info.height)
+    if window[2] <= window[0] or window[3] <= window[1]:
+        return 'empty crop window'
+    targets = {video: config.clips_root / clip_name(video, start_frame, window[0], window[1]) for video in (real, fake)}
+    if all(is_complete_clip(folder) for folder in targets.values()):
+        return 'exists'
+    fake_info = video_info(data / fake)
+    if (fake_info.width, fake_info.height) != (info.width, info.height):
+        return f'frame size differs from the original ({fake_info.width}x{fake_info.height})'
+    # Both clips are written to temporary folders first, so a pair is never left half-written by a failure.
+    boxes = {real: [e[1] for e in entries], fake: [e[2] for e in entries]}
+    for folder in targets.values():
+        if folder.exists() and not is_complete_clip(folder):
+            log.warning('%s: incomplete clip folder from an earlier run; rewriting it', folder)
+            shutil.rmtree(folder)
+    with atomic_directory(targets[real]) as real_tmp, atomic_directory(targets[fake]) as fake_tmp:
+        for video, folder in ((real, real_tmp), (fake, fake_tmp)):
+            if is_complete_clip(targets[video]):
+                continue
+            frames = _write_clip(data / video, folder, start_frame, window, boxes[video])
+            if frames < TRACK_LENGTH:
+                raise _ShortClip(f'the clip runs past the end of {video} ({frames} of {TRACK_LENGTH} frames '
+                                 f'from frame {start_frame})')
+    return 'written'
+
+
+class _ShortClip(Exception):
+    pass
+
+
+def run_extraction_stage(config: Config, aligned_tracks: Sequence[tuple[str, str, AlignedTrack]], part: int = 0,
+                         num_parts: int = 1, progress: bool = True) -> dict[str, int]:
+    """Stage 4 on this shard of the aligned tracks (draws made for the whole list, so shards agree)."""
+    choices = draw_clip_choices(aligned_tracks)
+    items = shard(list(zip(aligned_tracks, choices)), part, num_parts)
+    ensure_dir(config.clips_root)
+    counts = {'aligned_tracks': len(items), 'written': 0, 'exists': 0, 'too_short': 0, 'failed': 0}
+    for (real, fake, track), choice in tqdm(items, desc=f'extract clips (part {part + 1}/{num_parts})',
+                                             unit='pair', disable=not progress):
+        if choice is None:
+            counts['too_short'] += 1
+            continue
+        try:
+            outcome = extract_clip_pair(config, real, fake, track, choice)
+        except (VideoReadError, _ShortClip) as error:
+            outcome = str(error)
+        if outcome in ('written', 'exists'):
+            counts[outcome] += 1
+        else:
+            counts['failed'] += 1
+            log.warning('%s / %s: %s; skipping this pair', real, fake, outcome)
+    return counts
+
+
+def video_clips(clips_root: Path) -> dict[str, list[str]]:
+    """Clip folders grouped by video relative path (the folder name minus its last three `_` fields)."""
+    groups: dict[str, list[str]] = {}
+    if not clips_root.is_dir():
+        return groups
+    for part_dir in sorted(p for p in clips_root.iterdir() if p.is_dir() and not p.name.startswith('.')):
+        for folder in sorted(p for p in part_dir.iterdir() if p.is_dir() and not p.name.startswith('.')):
+            pieces = folder.name.rsplit('_', 3)
+            if len(pieces) != 4:
+                continue
+            groups.setdefault(f'{part_dir.name}/{pieces[0]}', []).append(f'{part_dir.name}/{folder.name}')
+    return groups
+
+
+def make_track_pairs(clips_root: Path, fake_to_real: Mapping[str, str]) -> tuple[list[tuple[str, str]], int]:
+    """`(real_clip, fake_clip)` per fake clip whose original has the clip with the same start and crop; both must
+    be complete. Returns the pairs and the number of incomplete clips skipped."""
+    groups = video_clips(clips_root)
+    pairs, incomplete = [], 0
+    for fake in sorted(fake_to_real):
+        real = fake_to_real[fake]
+        real_clips = set(groups.get(real, []))
+        for fake_clip in groups.get(fake, []):
+            real_clip = real + fake_clip[len(fake):]
+            if real_clip not in real_clips:
+                continue
+            complete = [is_complete_clip(clips_root / c) for c in (real_clip, fake_clip)]
+            if all(complete):
+                pairs.append((real_clip, fake_clip))
+            else:
+                incomplete += 1
+                log.warning('%s: clip is incomplete (missing PNGs or boxes); not pairing it',
+                            real_clip if not complete[0] else fake_clip)
+    return pairs, incomplete
+
+
+def write_track_pairs(path: Path, pairs: Sequence[tuple[str, str]]) -> None:
+    atomic_write_bytes(path, ''.join(f'{real},{fake}\n' for real, fake in pairs).encode())
+
+
+def read_track_pairs(path: Path) -> list[tuple[str, str]]:
+    pairs = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            real, fake = line.strip().split(',')
+            pairs.append((real, fake))
+    return pairs
