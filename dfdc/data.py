@@ -1,0 +1,112 @@
+"""The training set: aligned real/fake face clips from `track_pairs.txt`, with compression and image augmentation.
+
+Each item is `(pair_index, sample_seed)`; all randomness of an item comes from its seed, so a batch is the same
+whatever the number of loader workers, and a resumed run sees exactly the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, DistributedSampler, Sampler
+
+from .augment import (FramePipeline, compress_clips, decoded_frame_index, draw_compression_params, seeded)
+from .clips import TRACK_LENGTH
+
+COMPRESSION_P = 0.5
+FRAME_MODEL_FRAMES = tuple(range(9, 38, 4))     # 9, 13, ..., 37: each frame its own sample
+SEQUENCE_MODEL_FRAMES = tuple(range(19, 32, 2))  # 19, 21, ..., 31: one 7-frame sequence
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f'cannot read {path}')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class TrackPairDataset(Dataset):
+    """`(real, fake)` float tensors F x 3 x 224 x 192, transformed identically.
+
+    `sequence=False`: each of the F frames draws its own transform (shared by the real and the fake frame).
+    `sequence=True`: one transform for all F frames of both clips.
+    """
+
+    def __init__(self, clips_root: Path, pairs: Sequence[tuple[str, str]], frames: Sequence[int],
+                 pipeline: FramePipeline, sequence: bool = False, compression_p: float = COMPRESSION_P,
+                 pix_fmt: str | None = None):
+        self.clips_root, self.pairs, self.frames = Path(clips_root), list(pairs), tuple(frames)
+        self.pipeline, self.sequence, self.compression_p, self.pix_fmt = pipeline, sequence, compression_p, pix_fmt
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load_frames(self, index: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The wanted RGB frames of the real and fake clip, re-encoded together with probability 0.5."""
+        folders = [self.clips_root / clip for clip in self.pairs[index]]
+        if random.random() < self.compression_p:
+            first = cv2.imread(str(folders[0] / '0.png'))
+            if first is None:
+                raise FileNotFoundError(f'cannot read {folders[0] / "0.png"}')
+            params = draw_compression_params(self.pix_fmt)
+            decoded = compress_clips(folders, params, *first.shape[:2])
+            return tuple([clip[decoded_frame_index(i, len(clip), TRACK_LENGTH)] for i in self.frames]
+                         for clip in decoded)
+        return tuple([read_rgb(folder / f'{i}.png') for i in self.frames] for folder in folders)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, sample_seed = key
+        with seeded(sample_seed):
+            real, fake = self.load_frames(index)
+            if self.sequence:
+                tensors = self.pipeline.train_group(real + fake)
+                real_t, fake_t = tensors[:len(real)], tensors[len(real):]
+            else:
+                real_t, fake_t = [], []
+                for real_frame, fake_frame in zip(real, fake):
+                    r, f = self.pipeline.train_group([real_frame, fake_frame])
+                    real_t.append(r)
+                    fake_t.append(f)
+        return torch.stack(real_t), torch.stack(fake_t)
+
+
+class InfiniteBatchSampler(Sampler):
+    """Batches of `(index, sample_seed)` from an endless stream of epochs, each epoch shuffled by a
+    DistributedSampler (`set_epoch`), so ranks see disjoint parts; `start_batch` resumes the stream."""
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 start_batch: int = 0):
+        if num_items < 1:
+            raise ValueError('no items to sample from')
+        self.sampler = DistributedSampler(range(num_items), num_replicas=world_size, rank=rank, shuffle=True,
+                                          seed=seed, drop_last=False)
+        self.batch_size, self.seed, self.start_batch = batch_size, seed, start_batch
+        self.per_epoch = len(self.sampler)
+
+    def _epoch(self, epoch: int) -> list[int]:
+        self.sampler.set_epoch(epoch)
+        return list(self.sampler)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        position = self.start_batch * self.batch_size
+        epoch, offset = divmod(position, self.per_epoch)
+        order = self._epoch(epoch)
+        while True:
+            batch = []
+            while len(batch) < self.batch_size:
+                if offset == self.per_epoch:
+                    epoch, offset = epoch + 1, 0
+                    order = self._epoch(epoch)
+                # The seed depends on where the sample sits in this rank's stream, not on any worker's state.
+                stream_position = epoch * self.per_epoch + offset
+                sample_seed = (self.seed * 1_000_003 + self.sampler.rank * 7_919 + stream_position * 104_729) % 2 ** 31
+                batch.append((order[offset], sample_seed))
+                offset += 1
+            yield batch
+
+    def __len__(self) -> int:
+        return 2 ** 62

@@ -1,0 +1,352 @@
+"""One training loop for the solution's three runs: aligned mixup, `_fc` warm-up, SGD with linear decay.
+
+Single process: `python train_b7_....py`; several GPUs or nodes: `torchrun --nproc_per_node 8 train_b7_....py`
+(DDP; each process takes `--batch-size` pairs, rank 0 writes snapshots and logs).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from efficientnet import create_model, load_pretrained
+
+from .augment import build_pipeline
+from .cli import UserError, get_args_parser as base_parser
+from .clips import read_track_pairs
+from .config import Config, load_config
+from .data import FRAME_MODEL_FRAMES, SEQUENCE_MODEL_FRAMES, InfiniteBatchSampler, TrackPairDataset
+from .devices import resolve_device
+from .fileio import atomic_path, ensure_dir
+
+log = logging.getLogger('dfdc')
+
+MAX_ITERS = 100_000
+WARMUP_ITERS = 100
+BATCH_SIZE = 8
+NUM_WORKERS = 8
+BASE_LR = 0.005
+MOMENTUM = 0.9
+WEIGHT_DECAY = 1e-4
+SNAPSHOT_EVERY = 1000
+MIXUP_ALPHA = 0.5
+DEFAULT_PRETRAINED = 'external_data/noisy_student_efficientnet-b7.pth'
+STATE_FILE = 'training_state.pth'
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainPreset:
+    run_name: str
+    seed: int
+    frames: tuple[int, ...]
+    pipeline: str
+    sequence: bool
+
+
+PRESETS = {
+    'large_crop': TrainPreset('efficientnet-b7_ns_aa-original-mstd0.5_large_crop_100k', 30, FRAME_MODEL_FRAMES,
+                              'large_crop', False),
+    're': TrainPreset('efficientnet-b7_ns_aa-original-mstd0.5_re_100k', 10, FRAME_MODEL_FRAMES,
+                      'random_erasing', False),
+    'seq': TrainPreset('efficientnet-b7_ns_seq_aa-original-mstd0.5_100k', 20, SEQUENCE_MODEL_FRAMES, 'sequence', True),
+}
+
+
+def _override(text: str) -> tuple[str, Any]:
+    if '=' not in text:
+        raise argparse.ArgumentTypeError(f'expected KEY=VALUE, got {text!r}')
+    key, value = text.split('=', 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def get_args_parser(preset: TrainPreset) -> argparse.ArgumentParser:
+    parser = base_parser(f'train {preset.run_name}')
+    parser.add_argument('--arch', default='efficientnet-b7', help='efficientnet-pytorch model name')
+    parser.add_argument('--override', type=_override, action='append', default=[], metavar='KEY=VALUE',
+                        help='efficientnet-pytorch global param, e.g. width_coefficient=0.1 (repeatable)')
+    parser.add_argument('--pretrained', default=DEFAULT_PRETRAINED,
+                        help='efficientnet-pytorch state dict to start from, or "none" to train from scratch')
+    parser.add_argument('--run-name', default=preset.run_name)
+    parser.add_argument('--seed', type=int, default=preset.seed)
+    parser.add_argument('--max-iters', type=int, default=MAX_ITERS)
+    parser.add_argument('--warmup-iters', type=int, default=WARMUP_ITERS, help='iterations training only _fc')
+    parser.add_argument('--batch-size', type=int, default=BATCH_SIZE, help='pairs per process')
+    parser.add_argument('--num-workers', type=int, default=NUM_WORKERS)
+    parser.add_argument('--lr', type=float, default=BASE_LR)
+    parser.add_argument('--momentum', type=float, default=MOMENTUM)
+    parser.add_argument('--weight-decay', type=float, default=WEIGHT_DECAY)
+    parser.add_argument('--snapshot-every', type=int, default=SNAPSHOT_EVERY)
+    parser.add_argument('--compression-p', type=float, default=0.5, help='probability of H.264 re-encoding a pair')
+    parser.add_argument('--pix-fmt', default=None, help='x264 pixel format for re-encoding (default: 4:4:4 as '
+                                                         'published; yuv420p is what DFDC videos use)')
+    parser.add_argument('--device', default='auto')
+    parser.add_argument('--amp', action='store_true', help='FP16 autocast on CUDA (off as in the paper)')
+    parser.add_argument('--resume', action='store_true', help='continue from the latest snapshot of this run')
+    parser.add_argument('--stop-after', type=int, default=None,
+                        help='stop after this many iterations of this invocation (for time-limited jobs)')
+    return parser
+
+
+@dataclasses.dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
+    world_size = int(os.environ.get('WORLD_SIZE', '1'))
+    if world_size <= 1:
+        return Distributed(), resolve_device(device_name)
+    info = Distributed(int(os.environ['RANK']), world_size, int(os.environ.get('LOCAL_RANK', '0')))
+    use_cuda = device_name in ('auto', 'cuda') and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(info.local_rank)
+    dist.init_process_group('nccl' if use_cuda else 'gloo')
+    return info, torch.device('cuda', info.local_rank) if use_cuda else torch.device('cpu')
+
+
+def build_model(args: argparse.Namespace, preset: TrainPreset) -> nn.Module:
+    model = create_model(args.arch, sequence_length=len(preset.frames) if preset.sequence else None,
+                         **dict(args.override))
+    if str(args.pretrained).lower() != 'none':
+        path = Path(args.pretrained)
+        if not path.is_file():
+            raise UserError(f'pretrained weights {path} do not exist: run convert_tf_to_pt.sh (see README), or pass '
+                            '--pretrained none to train from scratch')
+        state = torch.load(path, map_location='cpu', weights_only=True)
+        try:
+            load_pretrained(model, state)
+        except ValueError as error:
+            raise UserError(f'{path}: {error}') from None
+    return model
+
+
+def lr_factor(iteration: int, max_iters: int) -> float:
+    """Linear decay of the main phase: lr * (MAX_ITERS - it) / MAX_ITERS."""
+    return (max_iters - iteration) / max_iters
+
+
+def set_warmup(model: nn.Module, warmup: bool) -> None:
+    """Warm-up: only `_fc` trains and everything else is frozen in eval mode; after it, all of the model trains."""
+    for name, param in model.named_parameters():
+        param.requires_grad = not warmup or name.startswith('_fc.')
+    model.train(not warmup)
+    model._fc.train()
+
+
+def make_optimizer(model: nn.Module, args: argparse.Namespace, warmup: bool) -> torch.optim.SGD:
+    params = model._fc.parameters() if warmup else model.parameters()
+    return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=True)
+
+
+def _rng_state(mixup_rng: np.random.Generator) -> dict:
+    state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.random.get_rng_state(),
+             'mixup': mixup_rng.bit_generator.state}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, mixup_rng: np.random.Generator) -> None:
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.random.set_rng_state(state['torch'])
+    mixup_rng.bit_generator.state = state['mixup']
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def save_snapshot(directory: Path, iteration: int, model: nn.Module, optimizer, scheduler, step: int,
+                  mixup_rng: np.random.Generator) -> Path:
+    """`snapshot_<it>.pth` (the plain model state dict), then the resumable state that names it."""
+    snapshot = directory / f'snapshot_{iteration}.pth'
+    with atomic_path(snapshot) as temp:
+        torch.save(model.state_dict(), temp)
+    state = {'step': step, 'snapshot': snapshot.name, 'optimizer': optimizer.state_dict(),
+             'scheduler': scheduler.state_dict() if scheduler is not None else None, 'rng': _rng_state(mixup_rng)}
+    with atomic_path(directory / STATE_FILE) as temp:
+        torch.save(state, temp)
+    return snapshot
+
+
+def weights_digest(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for value in model.state_dict().values():
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def train(args: argparse.Namespace, preset: TrainPreset, config: Config) -> dict[str, Any]:
+    """Run (or resume) one training run; returns a summary with the first and last losses."""
+    distributed, device = init_distributed(args.device)
+    try:
+        return _train(args, preset, config, distributed, device)
+    finally:
+        if distributed.enabled:
+            dist.destroy_process_group()
+
+
+def _train(args, preset, config, distributed: Distributed, device: torch.device) -> dict[str, Any]:
+    if not config.track_pairs_path.is_file():
+        raise UserError(f'{config.track_pairs_path} does not exist; run stages 1-5 (generate_track_pairs.py) first')
+    pairs = read_track_pairs(config.track_pairs_path)
+    if not pairs:
+        raise UserError(f'{config.track_pairs_path} lists no pairs; check stages 4-5 (extract_tracks_from_videos.py)')
+    if args.max_iters < 1 or args.warmup_iters < 0 or args.batch_size < 1 or args.snapshot_every < 1:
+        raise UserError('--max-iters, --batch-size and --snapshot-every must be positive, --warmup-iters >= 0')
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = True
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed + distributed.rank)
+    mixup_rng = np.random.default_rng([args.seed, distributed.rank])
+    snapshots = config.snapshots_dir(args.run_name)
+    if distributed.is_main:
+        ensure_dir(snapshots)
+
+    model = build_model(args, preset).to(device)
+    total_steps = args.warmup_iters + args.max_iters
+    step, resume_state = 0, None
+    if args.resume:
+        state_path = snapshots / STATE_FILE
+        if state_path.is_file():
+            resume_state = torch.load(state_path, map_location='cpu', weights_only=False)
+            model.load_state_dict(torch.load(snapshots / resume_state['snapshot'], map_location='cpu',
+                                             weights_only=True))
+            step = resume_state['step']
+            if distributed.is_main:
+                print(f'resuming {args.run_name} from {resume_state["snapshot"]} (step {step})')
+        elif distributed.is_main:
+            print(f'nothing to resume in {snapshots}; starting from the beginning')
+    if step >= total_steps:
+        if distributed.is_main:
+            print(f'{args.run_name} already finished ({step} steps)')
+        return {'steps': 0, 'first_loss': None, 'last_loss': None}
+
+    dataset = TrackPairDataset(config.clips_root, pairs, preset.frames, build_pipeline(preset.pipeline),
+                               sequence=preset.sequence, compression_p=args.compression_p, pix_fmt=args.pix_fmt)
+    sampler = InfiniteBatchSampler(len(dataset), args.batch_size, args.seed, distributed.rank,
+                                   distributed.world_size, start_batch=step)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=args.num_workers,
+                        pin_memory=device.type == 'cuda', persistent_workers=args.num_workers > 0)
+
+    warmup = step < args.warmup_iters
+    set_warmup(model, warmup)
+    optimizer = make_optimizer(model, args, warmup)
+    scheduler = None if warmup else torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda it: lr_factor(it, args.max_iters))
+    ddp = None if warmup or not distributed.enabled else nn.parallel.DistributedDataParallel(model)
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state['optimizer'])
+        if scheduler is not None and resume_state['scheduler'] is not None:
+            scheduler.load_state_dict(resume_state['scheduler'])
+        _set_rng_state(resume_state['rng'], mixup_rng)
+
+    use_amp = args.amp and device.type == 'cuda'
+    scaler = torch.amp.GradScaler('cuda', enabled=use_amp)
+    writer = None
+    if distributed.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(ensure_dir(config.logs_dir(args.run_name))))
+    criterion = nn.BCEWithLogitsLoss()
+    stop_at = total_steps if args.stop_after is None else min(total_steps, step + args.stop_after)
+    losses: list[float] = []
+    bar = tqdm(total=stop_at - step, desc=args.run_name, unit='it', disable=not distributed.is_main)
+    start_time = time.perf_counter()
+    for real, fake in loader:
+        if step >= stop_at:
+            break
+        if warmup and step >= args.warmup_iters:
+            warmup = False
+            set_warmup(model, False)
+            optimizer = make_optimizer(model, args, False)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, args.max_iters))
+            if distributed.enabled:
+                ddp = nn.parallel.DistributedDataParallel(model)
+        real, fake = real.to(device, non_blocking=True), fake.to(device, non_blocking=True)
+        batch, frames = real.shape[:2]
+        # One mixing weight per frame for the frame models, one per sequence for the sequence model.
+        t_shape = (batch, 1) if preset.sequence else (batch, frames)
+        t = torch.from_numpy(mixup_rng.beta(MIXUP_ALPHA, MIXUP_ALPHA, size=t_shape).astype(np.float32))
+        t = t.expand(batch, frames).to(device)
+        inputs = (1 - t[..., None, None, None]) * real + t[..., None, None, None] * fake
+        inputs = inputs.reshape(batch * frames, *inputs.shape[2:])
+        max_lr = max(group['lr'] for group in optimizer.param_groups)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            logits = (ddp or model)(inputs).squeeze(1)
+            loss = criterion(logits.float(), t.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if warmup and distributed.enabled:
+            for param in model._fc.parameters():
+                dist.all_reduce(param.grad)
+                param.grad /= distributed.world_size
+        scaler.step(optimizer)
+        scaler.update()
+        if scheduler is not None:
+            scheduler.step()
+        step += 1
+        losses.append(loss.item())
+        if writer is not None:
+            writer.add_scalar('train/loss', losses[-1], step)
+            writer.add_scalar('train/max_lr', max_lr, step)
+        bar.update()
+        bar.set_postfix(loss=f'{losses[-1]:.4f}', lr=f'{max_lr:.2e}')
+        iteration = step - args.warmup_iters
+        if iteration > 0 and (iteration % args.snapshot_every == 0 or step == total_steps):
+            if distributed.is_main:
+                save_snapshot(snapshots, iteration, model, optimizer, scheduler, step, mixup_rng)
+            if distributed.enabled:
+                dist.barrier()
+    bar.close()
+    if writer is not None:
+        writer.close()
+    digests = [weights_digest(model)]
+    if distributed.enabled:
+        gathered: list[str] = [''] * distributed.world_size
+        dist.all_gather_object(gathered, digests[0])
+        digests = gathered
+        if len(set(digests)) != 1:
+            raise RuntimeError(f'ranks ended with different weights: {digests}')
+    elapsed = time.perf_counter() - start_time
+    return {'steps': len(losses), 'seconds': elapsed, 'first_loss': _mean(losses[:10]), 'last_loss': _mean(losses[-10:]),
+            'digests': digests, 'snapshots': snapshots, 'is_main': distributed.is_main}
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def train_main(preset: TrainPreset, argv: Sequence[str] | None = None) -> int:
+    """Entry point of the three training scripts."""
+    args = get_args_parser(preset).parse_args(argv)
+    config = load_config(args.config)
+    summary = train(args, preset, config)
+    if summary.get('is_main') and summary['steps']:
+        print(f'{args.run_name}: {summary["steps"]} iterations in {summary["seconds"]:.0f} s, loss '
+              f'{summary["first_loss"]:.4f} (first 10) -> {summary["last_loss"]:.4f} (last 10); '
+              f'weights {",".join(summary["digests"])}; snapshots in {summary["snapshots"]}')
+    return 0

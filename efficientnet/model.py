@@ -1,0 +1,98 @@
+"""`create_model`: efficientnet-pytorch's EfficientNet with one output, optionally with 3D expand convolutions.
+
+The sequence model of the solution replaces, in every MBConv block whose expand ratio is not 1, the 1x1 expand
+convolution by a 3D convolution over time, kernel (3, 1, 1), padding (1, 0, 0), no bias, initialised with the 2D
+kernel divided by 3 on each temporal tap. Its parameter names equal the published checkpoints'.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from efficientnet_pytorch import EfficientNet
+from torch import nn
+
+SEQUENCE_LENGTH = 7
+TEMPORAL_KERNEL = 3
+
+
+class TemporalConv(nn.Module):
+    """A (3, 1, 1) convolution over time applied to a (B*T, C, H, W) batch of T-frame sequences."""
+
+    def __init__(self, in_channels: int, out_channels: int, sequence_length: int = SEQUENCE_LENGTH):
+        super().__init__()
+        self.sequence_length = sequence_length
+        self.conv = nn.Conv3d(in_channels, out_channels, kernel_size=(TEMPORAL_KERNEL, 1, 1),
+                              padding=(TEMPORAL_KERNEL // 2, 0, 0), bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames, channels, height, width = x.shape
+        if frames % self.sequence_length:
+            raise ValueError(f'batch of {frames} frames is not a multiple of the sequence length '
+                             f'{self.sequence_length}')
+        x = x.view(-1, self.sequence_length, channels, height, width).transpose(1, 2)
+        x = self.conv(x)
+        return x.transpose(1, 2).reshape(frames, -1, height, width)
+
+    @torch.no_grad()
+    def init_from_2d(self, weight_2d: torch.Tensor) -> None:
+        self.conv.weight.copy_(inflate_kernel(weight_2d))
+
+
+def inflate_kernel(weight_2d: torch.Tensor) -> torch.Tensor:
+    """(O, I, 1, 1) -> (O, I, 3, 1, 1), the 2D kernel divided by 3 on each temporal tap."""
+    return (weight_2d / TEMPORAL_KERNEL).unsqueeze(2).repeat(1, 1, TEMPORAL_KERNEL, 1, 1)
+
+
+def create_model(name: str = 'efficientnet-b7', sequence_length: int | None = None, **overrides: Any) -> EfficientNet:
+    """An efficientnet-pytorch EfficientNet with `num_classes=1`.
+
+    `overrides` are efficientnet-pytorch global params (`width_coefficient`, `depth_coefficient`, `image_size`,
+    `dropout_rate`, ...), so tests and the demo build tiny models through the same code.
+    """
+    model = EfficientNet.from_name(name, num_classes=1, **overrides)
+    if sequence_length:
+        for block in model._blocks:
+            if block._block_args.expand_ratio != 1:
+                conv = block._expand_conv
+                temporal = TemporalConv(conv.in_channels, conv.out_channels, sequence_length)
+                temporal.init_from_2d(conv.weight)
+                block._expand_conv = temporal
+    return model
+
+
+def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove the `module.` prefix DistributedDataParallel adds."""
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state_dict.items()}
+
+
+def inflate_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """A 2D EfficientNet state dict for a sequence `model`: each inflated expand kernel becomes 2D / 3 per tap."""
+    target = model.state_dict()
+    converted = {}
+    for key, value in state_dict.items():
+        temporal_key = key.replace('_expand_conv.weight', '_expand_conv.conv.weight')
+        if temporal_key != key and temporal_key in target:
+            converted[temporal_key] = inflate_kernel(value)
+        else:
+            converted[key] = value
+    return converted
+
+
+def load_pretrained(model: EfficientNet, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Load ImageNet weights (any classifier is dropped); every other parameter must match exactly."""
+    state_dict = {k: v for k, v in strip_module_prefix(state_dict).items() if not k.startswith('_fc.')}
+    is_sequence = any(isinstance(m, TemporalConv) for m in model.modules())
+    if is_sequence:
+        state_dict = inflate_state_dict(state_dict, model)
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    missing = [k for k in missing if not k.startswith('_fc.')]
+    if missing or unexpected:
+        raise ValueError(f'pretrained weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}')
+
+
+def model_spec_from_json(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Keyword arguments of `create_model` from a weights file's JSON (None: the published B7 frame model)."""
+    spec = dict(spec or {})
+    return {'name': spec.get('name', 'efficientnet-b7'), 'sequence_length': spec.get('sequence_length'),
+            **spec.get('overrides', {})}

@@ -1,0 +1,19 @@
+"""Train Sequence model (3D expand convolutions): run `PRESETS['seq']` of dfdc/train.py (published: 100k iterations, batch 8, 8 workers).
+
+    python train_b7_ns_seq_aa_original_100k.py --config config.yaml
+    torchrun --nproc_per_node 8 train_b7_ns_seq_aa_original_100k.py --config config.yaml   # 8 GPUs, 8 pairs per GPU
+
+Writes ARTIFACTS_PATH/snapshots/<run name>/snapshot_<it>.pth and TensorBoard logs under ARTIFACTS_PATH/logs/.
+"""
+import sys
+
+from dfdc.cli import run_main
+from dfdc.train import PRESETS, train_main
+
+
+def main(argv=None) -> int:
+    return train_main(PRESETS['seq'], argv)
+
+
+if __name__ == '__main__':
+    sys.exit(run_main(main))
