@@ -200,7 +200,10 @@ class FramePipeline:
         return pad_to(image, self.height, self.width) if self.pad else image
 
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
+        image = np.ascontiguousarray(image)
+        if not image.flags.writeable:
+            image = image.copy()
+        tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)
         return (tensor - self._mean) / self._std
 
     def evaluate(self, image: np.ndarray) -> torch.Tensor:

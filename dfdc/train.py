@@ -193,8 +193,9 @@ def save_snapshot(directory: Path, iteration: int, model: nn.Module, optimizer, 
 
 
 def weights_digest(model: nn.Module) -> str:
+    """Hash of the parameters (BatchNorm running statistics are per rank between DDP's broadcasts)."""
     digest = hashlib.sha256()
-    for value in model.state_dict().values():
+    for value in model.parameters():
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 
@@ -250,9 +251,17 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
                                sequence=preset.sequence, compression_p=args.compression_p, pix_fmt=args.pix_fmt)
     sampler = InfiniteBatchSampler(len(dataset), args.batch_size, args.seed, distributed.rank,
                                    distributed.world_size, start_batch=step)
+    # Its own generator, so creating the loader does not draw from the global RNG that dropout uses and that a
+    # resumed run restores; all data randomness comes from the per-sample seeds.
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=args.num_workers,
-                        pin_memory=device.type == 'cuda', persistent_workers=args.num_workers > 0)
+                        pin_memory=device.type == 'cuda', persistent_workers=args.num_workers > 0,
+                        generator=torch.Generator().manual_seed(args.seed))
 
+    if distributed.enabled:
+        # The warm-up runs without DDP, so every rank must start from rank 0's weights explicitly.
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                dist.broadcast(tensor, src=0)
     warmup = step < args.warmup_iters
     set_warmup(model, warmup)
     optimizer = make_optimizer(model, args, warmup)

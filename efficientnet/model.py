@@ -85,7 +85,10 @@ def load_pretrained(model: EfficientNet, state_dict: Mapping[str, torch.Tensor])
     is_sequence = any(isinstance(m, TemporalConv) for m in model.modules())
     if is_sequence:
         state_dict = inflate_state_dict(state_dict, model)
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as error:
+        raise ValueError(f'pretrained weights do not fit the model: {str(error).splitlines()[-1].strip()}') from None
     missing = [k for k in missing if not k.startswith('_fc.')]
     if missing or unexpected:
         raise ValueError(f'pretrained weights do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}')

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,28 @@ def write_config(directory: Path, data: Path, artifacts: Path | None = None) -> 
 @pytest.fixture
 def config_path(tmp_path, synthetic_root) -> Path:
     return write_config(tmp_path, synthetic_root)
+
+
+def run_script(script: str, config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(REPO / script), '--config', str(config), *args],
+                            capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def run_stages(config: Path, shards: int = 1) -> subprocess.CompletedProcess:
+    """Stages 1-5 on the synthetic data with the Haar detector; returns stage 5's result."""
+    run_script('detect_faces_on_videos.py', config, '--detector', 'opencv')
+    run_script('generate_tracks.py', config)
+    run_script('generate_aligned_tracks.py', config)
+    for part in range(shards):
+        run_script('extract_tracks_from_videos.py', config, '--part', str(part), '--num_parts', str(shards))
+    return run_script('generate_track_pairs.py', config)
+
+
+@pytest.fixture(scope='session')
+def stages(tmp_path_factory, synthetic_root):
+    """A config whose ARTIFACTS_PATH holds the outputs of stages 1-5, and stage 5's stdout."""
+    config_path = write_config(tmp_path_factory.mktemp('stages'), synthetic_root)
+    return config_path, run_stages(config_path).stdout

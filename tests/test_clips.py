@@ -1,8 +1,6 @@
 """Stages 2-5 on the synthetic data, through the scripts."""
 import filecmp
 import pickle
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -10,23 +8,7 @@ import pytest
 
 from dfdc.clips import TRACK_LENGTH, crop_window, draw_clip_choices, is_complete_clip, read_track_pairs
 from dfdc.config import load_config
-from tests.conftest import REPO, write_config
-
-
-def run(script, config, *args):
-    result = subprocess.run([sys.executable, str(REPO / script), '--config', str(config), *args],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def run_stages(config, shards=1):
-    run('detect_faces_on_videos.py', config, '--detector', 'opencv')
-    run('generate_tracks.py', config)
-    run('generate_aligned_tracks.py', config)
-    for part in range(shards):
-        run('extract_tracks_from_videos.py', config, '--part', str(part), '--num_parts', str(shards))
-    return run('generate_track_pairs.py', config)
+from tests.conftest import run_stages, write_config
 
 
 def snapshot(root):
@@ -34,9 +16,8 @@ def snapshot(root):
 
 
 @pytest.fixture(scope='module')
-def pipeline(tmp_path_factory, synthetic_root):
-    config_path = write_config(tmp_path_factory.mktemp('stages'), synthetic_root)
-    output = run_stages(config_path).stdout
+def pipeline(stages):
+    config_path, output = stages
     return load_config(config_path), config_path, output
 
 

@@ -1,0 +1,134 @@
+"""The training loop on the synthetic clips with tiny models."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dfdc.cli import UserError
+from dfdc.config import load_config
+from dfdc.data import InfiniteBatchSampler
+from dfdc.train import PRESETS, STATE_FILE, get_args_parser, lr_factor, make_optimizer, set_warmup, train_main
+from efficientnet import create_model
+from tests.conftest import REPO
+
+TINY = ['--arch', 'efficientnet-b0', '--override', 'width_coefficient=0.25', '--override', 'depth_coefficient=0.2',
+        '--pretrained', 'none', '--batch-size', '2', '--num-workers', '0']
+SCRIPTS = {'large_crop': 'train_b7_ns_aa_original_large_crop_100k.py', 're': 'train_b7_ns_aa_original_re_100k.py',
+           'seq': 'train_b7_ns_seq_aa_original_100k.py'}
+
+
+def test_defaults_are_the_published_ones():
+    for key, preset in PRESETS.items():
+        args = get_args_parser(preset).parse_args([])
+        assert (args.arch, args.max_iters, args.batch_size, args.num_workers, args.lr, args.warmup_iters,
+                args.snapshot_every, args.momentum, args.weight_decay) == (
+            'efficientnet-b7', 100_000, 8, 8, 0.005, 100, 1000, 0.9, 1e-4)
+    assert [p.seed for p in PRESETS.values()] == [30, 10, 20]
+
+
+def test_warmup_trains_only_fc_in_eval_mode():
+    torch.manual_seed(0)
+    model = create_model('efficientnet-b0', width_coefficient=0.25, depth_coefficient=0.2)
+    args = get_args_parser(PRESETS['re']).parse_args([])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    set_warmup(model, True)
+    assert not model._bn0.training and model._fc.training
+    optimizer = make_optimizer(model, args, warmup=True)
+    loss = model(torch.randn(4, 3, 64, 64)).sum()
+    loss.backward()
+    optimizer.step()
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {'_fc.weight', '_fc.bias'}
+    set_warmup(model, False)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+
+
+def test_lr_schedule_is_linear_decay_stepped_every_iteration():
+    assert [lr_factor(it, 4) for it in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.005)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, 100_000))
+    lrs = []
+    for _ in range(3):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        scheduler.step()
+    assert lrs == pytest.approx([0.005, 0.005 * 99_999 / 100_000, 0.005 * 99_998 / 100_000])
+
+
+def test_sampler_resumes_the_same_stream_and_splits_ranks():
+    full = InfiniteBatchSampler(5, 3, seed=1)
+    stream = [b for _, b in zip(range(6), full)]
+    resumed = [b for _, b in zip(range(3), InfiniteBatchSampler(5, 3, seed=1, start_batch=3))]
+    assert resumed == stream[3:]
+    epoch0 = sorted(i for batch in stream for i, _ in batch)[:5]
+    assert sorted(i for i, _ in sum(stream, [])[:5]) == sorted(range(5)) and epoch0
+    ranks = [set(i for i, _ in next(iter(InfiniteBatchSampler(6, 3, seed=1, rank=r, world_size=2)))) for r in (0, 1)]
+    assert ranks[0].isdisjoint(ranks[1])
+
+
+@pytest.mark.parametrize('key', sorted(SCRIPTS))
+def test_each_script_runs_three_iterations_and_writes_snapshots(stages, key):
+    config_path, _ = stages
+    run_name = f'test-{key}'
+    result = subprocess.run([sys.executable, str(REPO / SCRIPTS[key]), '--config', str(config_path), *TINY,
+                             '--run-name', run_name, '--warmup-iters', '1', '--max-iters', '2',
+                             '--snapshot-every', '1'], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '3 iterations' in result.stdout
+    snapshots = load_config(config_path).snapshots_dir(run_name)
+    assert sorted(p.name for p in snapshots.iterdir()) == ['snapshot_1.pth', 'snapshot_2.pth', STATE_FILE]
+    state = torch.load(snapshots / 'snapshot_2.pth', weights_only=True)
+    model = create_model('efficientnet-b0', sequence_length=7 if key == 'seq' else None,
+                         width_coefficient=0.25, depth_coefficient=0.2)
+    model.load_state_dict(state, strict=True)
+    logs = load_config(config_path).logs_dir(run_name)
+    assert any(p.name.startswith('events.out.tfevents') for p in logs.iterdir())
+
+
+def test_resume_continues_at_the_right_iteration_with_the_same_result(stages):
+    config_path, _ = stages
+    config = load_config(config_path)
+    common = ['--config', str(config_path), *TINY, '--warmup-iters', '1', '--max-iters', '4', '--snapshot-every', '2',
+              '--compression-p', '0.5']
+    train_main(PRESETS['large_crop'], [*common, '--run-name', 'resume-full'])
+    train_main(PRESETS['large_crop'], [*common, '--run-name', 'resume-split', '--stop-after', '3'])
+    split = config.snapshots_dir('resume-split')
+    assert sorted(p.name for p in split.glob('snapshot_*')) == ['snapshot_2.pth']
+    assert torch.load(split / STATE_FILE, weights_only=False)['step'] == 3
+    train_main(PRESETS['large_crop'], [*common, '--run-name', 'resume-split', '--resume'])
+    full = torch.load(config.snapshots_dir('resume-full') / 'snapshot_4.pth', weights_only=True)
+    resumed = torch.load(split / 'snapshot_4.pth', weights_only=True)
+    assert full.keys() == resumed.keys()
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key
+
+
+def test_clear_errors_for_missing_pairs_and_weights(tmp_path, synthetic_root):
+    from tests.conftest import write_config
+    config_path = write_config(tmp_path, synthetic_root)
+    with pytest.raises(UserError, match='track_pairs.txt does not exist'):
+        train_main(PRESETS['re'], ['--config', str(config_path), *TINY])
+    pairs = load_config(config_path).track_pairs_path
+    pairs.parent.mkdir(parents=True)
+    pairs.write_text('')
+    with pytest.raises(UserError, match='lists no pairs'):
+        train_main(PRESETS['re'], ['--config', str(config_path), *TINY])
+    pairs.write_text('a,b\n')
+    with pytest.raises(UserError, match='pretrained weights .* do not exist'):
+        train_main(PRESETS['re'], ['--config', str(config_path), *TINY[:-6], '--pretrained', str(tmp_path / 'x.pth')])
+
+
+def test_two_process_torchrun_leaves_identical_weights(stages):
+    config_path, _ = stages
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                             '--master_port', '29531', str(REPO / SCRIPTS['re']), '--config', str(config_path), *TINY,
+                             '--run-name', 'ddp', '--warmup-iters', '1', '--max-iters', '2', '--snapshot-every', '2',
+                             '--device', 'cpu'], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    digests = result.stdout.split('weights ')[1].split(';')[0].split(',')
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert (load_config(config_path).snapshots_dir('ddp') / 'snapshot_2.pth').is_file()
