@@ -229,6 +229,8 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
         ensure_dir(snapshots)
 
     model = build_model(args, preset).to(device)
+    # The same function either way; the memory-saving autograd version is slower on CPU.
+    model.set_swish(memory_efficient=device.type == 'cuda')
     total_steps = args.warmup_iters + args.max_iters
     step, resume_state = 0, None
     if args.resume:
@@ -255,7 +257,7 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     # resumed run restores; all data randomness comes from the per-sample seeds.
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=args.num_workers,
                         pin_memory=device.type == 'cuda', persistent_workers=args.num_workers > 0,
-                        generator=torch.Generator().manual_seed(args.seed))
+                        generator=torch.Generator().manual_seed(args.seed), worker_init_fn=_worker_init)
 
     if distributed.enabled:
         # The warm-up runs without DDP, so every rank must start from rank 0's weights explicitly.
@@ -278,7 +280,7 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     scaler = torch.amp.GradScaler('cuda', enabled=use_amp)
     writer = None
     if distributed.is_main:
-        from torch.utils.tensorboard import SummaryWriter
+        SummaryWriter = _summary_writer_class()
         writer = SummaryWriter(str(ensure_dir(config.logs_dir(args.run_name))))
     criterion = nn.BCEWithLogitsLoss()
     stop_at = total_steps if args.stop_after is None else min(total_steps, step + args.stop_after)
@@ -343,6 +345,23 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     elapsed = time.perf_counter() - start_time
     return {'steps': len(losses), 'seconds': elapsed, 'first_loss': _mean(losses[:10]), 'last_loss': _mean(losses[-10:]),
             'digests': digests, 'snapshots': snapshots, 'is_main': distributed.is_main}
+
+
+def _summary_writer_class():
+    """torch's SummaryWriter without TensorFlow: tensorboard imports TensorFlow when it is installed unless its
+    `notf` marker module exists, and TensorFlow beside PyTorch slows start-up and can crash the process."""
+    import sys
+    import types
+    sys.modules.setdefault('tensorboard.compat.notf', types.ModuleType('tensorboard.compat.notf'))
+    from torch.utils.tensorboard import SummaryWriter
+    return SummaryWriter
+
+
+def _worker_init(_: int) -> None:
+    # One thread per loader worker: the workers already run in parallel with the training process.
+    import cv2
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 def _mean(values: Sequence[float]) -> float | None:
