@@ -206,9 +206,13 @@ class FramePipeline:
         tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)
         return (tensor - self._mean) / self._std
 
+    def evaluate_geometry(self, image: np.ndarray) -> np.ndarray:
+        """Prediction's deterministic geometry: resize, pad, centre crop; RGB uint8 in, height x width x 3 out."""
+        return np.ascontiguousarray(center_crop(self.geometry(image), self.height, self.width))
+
     def evaluate(self, image: np.ndarray) -> torch.Tensor:
         """Deterministic transform of one RGB uint8 image for prediction."""
-        return self.to_tensor(center_crop(self.geometry(image), self.height, self.width))
+        return self.to_tensor(self.evaluate_geometry(image))
 
     def train_group(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """Transform RGB uint8 images that share every random draw (same size required)."""

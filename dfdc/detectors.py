@@ -26,6 +26,21 @@ class FaceDetector(Protocol):
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Boxes (float32 N x 4, x1 y1 x2 y2 in frame pixels) and scores (float32 N) per BGR uint8 frame."""
 
+    def downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """The frame reduced to the resolution the detector works at, and the factor back to frame pixels.
+
+        Detecting on the reduced frame gives the same boxes (divided by the factor), so a caller can keep
+        small frames instead of full ones while it gathers a batch."""
+
+
+def _downscale(frame: np.ndarray, max_side: int, interpolation: int) -> tuple[np.ndarray, float]:
+    height, width = frame.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return frame, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(frame, size, interpolation=interpolation), width / size[0]
+
 
 def _empty() -> Detections:
     return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
@@ -73,9 +88,14 @@ class DSFDDetector:
         else:
             scale = DSFD_TARGET_SIZE / max(height, width)
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            image = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+            image = frame if size == (width, height) else cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
         # Relative network coordinates map back through the resized (unpadded) size to the frame.
         return image.astype(np.float32) - self._mean, width / image.shape[1], height / image.shape[0]
+
+    def downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        if self.resize != 'long':
+            return frame, 1.0
+        return _downscale(frame, DSFD_TARGET_SIZE, cv2.INTER_LINEAR)
 
     @torch.no_grad()
     def _run(self, images: list[np.ndarray]) -> tuple[np.ndarray, tuple[int, int]]:
@@ -123,6 +143,9 @@ class OpenCVDetector:
         if self.cascade.empty():
             raise UserError(f'cannot load the Haar cascade {path}; reinstall opencv-python-headless 4.x')
         self.min_neighbors, self.scale_factor, self.keep_threshold = min_neighbors, scale_factor, keep_threshold
+
+    def downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        return _downscale(frame, self.MAX_SIDE, cv2.INTER_AREA)
 
     def detect_one(self, frame: np.ndarray) -> Detections:
         height, width = frame.shape[:2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import random
@@ -31,7 +32,7 @@ from .clips import read_track_pairs
 from .config import Config, load_config
 from .data import FRAME_MODEL_FRAMES, SEQUENCE_MODEL_FRAMES, InfiniteBatchSampler, TrackPairDataset
 from .devices import resolve_device
-from .fileio import atomic_path, ensure_dir
+from .fileio import atomic_path, atomic_write_bytes, ensure_dir
 
 log = logging.getLogger('dfdc')
 
@@ -46,6 +47,7 @@ SNAPSHOT_EVERY = 1000
 MIXUP_ALPHA = 0.5
 DEFAULT_PRETRAINED = 'external_data/noisy_student_efficientnet-b7.pth'
 STATE_FILE = 'training_state.pth'
+MODEL_SPEC_FILE = 'model.json'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +229,10 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     snapshots = config.snapshots_dir(args.run_name)
     if distributed.is_main:
         ensure_dir(snapshots)
+        # The architecture beside the snapshots, so copy_weights.py and predict.py rebuild the same model.
+        spec = {'name': args.arch, 'overrides': dict(args.override),
+                'sequence_length': len(preset.frames) if preset.sequence else None}
+        atomic_write_bytes(snapshots / MODEL_SPEC_FILE, json.dumps(spec, indent=1).encode())
 
     model = build_model(args, preset).to(device)
     # The same function either way; the memory-saving autograd version is slower on CPU.
