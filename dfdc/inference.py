@@ -194,13 +194,13 @@ class Predictor:
             if fps <= 0:
                 raise VideoReadError('the container reports no frame rate')
             result.step = max(1, round(fps / TARGET_FPS))
-            kept = 0
-            for index, frame in iter_frames(path, step=result.step):
-                result.frames_read = index + 1
+            kept, stats = 0, {}
+            for _, frame in iter_frames(path, step=result.step, stats=stats):
                 if kept % DETECT_EVERY == 0:
                     small, result.scale = self.detector.downscale(frame)
                     result.detection_frames.append(small)
                 kept += 1
+            result.frames_read = stats.get('frames', 0)
         except VideoReadError as error:
             result.error = str(error)
         result.decode_seconds = time.perf_counter() - start
@@ -261,7 +261,7 @@ class Predictor:
         timings['crop'] = time.perf_counter() - start
 
         start = time.perf_counter()
-        results = [TrackResult([int(k) * detected.step for k in kept_frames], boxes.round(2).tolist(),
+        results = [TrackResult([int(k) * detected.step for k in kept_frames], np.round(boxes.astype(float), 2).tolist(),
                                {'sequence': [], 'large_crop': [], 'random_erasing': []})
                    for kept_frames, boxes in interpolated]
         all_probs = []

@@ -48,13 +48,14 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
         capture.release()
 
 
-def iter_frames(path: str | os.PathLike, step: int = 1, stop: int | None = None,
-                start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames(path: str | os.PathLike, step: int = 1, stop: int | None = None, start: int = 0,
+                stats: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield `(index, BGR frame)` for every frame with `index % step == 0` in `[start, stop)`.
 
     Frames in between are only grabbed (decoded, not converted), and decoding ends at `stop`, so asking for
     the first 50 frames of a long video costs 50 frames. The container's frame count is not trusted:
     decoding goes on until the stream ends. Raises VideoReadError if no frame at all can be decoded.
+    `stats['frames']`, if given, counts the frames decoded so far.
     """
     if step < 1:
         raise ValueError(f'step must be >= 1, got {step}')
@@ -70,6 +71,8 @@ def iter_frames(path: str | os.PathLike, step: int = 1, stop: int | None = None,
                     break
                 yield index, frame
             index += 1
+            if stats is not None:
+                stats['frames'] = index
     finally:
         capture.release()
     if index == 0:
