@@ -1,7 +1,7 @@
-"""Train Frame model, random erasing: run `PRESETS['re']` of dfdc/train.py (published: 100k iterations, batch 8, 8 workers).
+"""Train the frame model with random erasing, `PRESETS['re']` of dfdc/train.py (defaults: B7, 100k iterations, batch 8).
 
     python train_b7_ns_aa_original_re_100k.py --config config.yaml
-    torchrun --nproc_per_node 8 train_b7_ns_aa_original_re_100k.py --config config.yaml   # 8 GPUs, 8 pairs per GPU
+    torchrun --nproc_per_node 8 train_b7_ns_aa_original_re_100k.py --config config.yaml
 
 Writes ARTIFACTS_PATH/snapshots/<run name>/snapshot_<it>.pth and TensorBoard logs under ARTIFACTS_PATH/logs/.
 """

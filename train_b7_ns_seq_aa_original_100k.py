@@ -1,7 +1,7 @@
-"""Train Sequence model (3D expand convolutions): run `PRESETS['seq']` of dfdc/train.py (published: 100k iterations, batch 8, 8 workers).
+"""Train the sequence model (3D expand convolutions): `PRESETS['seq']` of dfdc/train.py.
 
     python train_b7_ns_seq_aa_original_100k.py --config config.yaml
-    torchrun --nproc_per_node 8 train_b7_ns_seq_aa_original_100k.py --config config.yaml   # 8 GPUs, 8 pairs per GPU
+    torchrun --nproc_per_node 8 train_b7_ns_seq_aa_original_100k.py --config config.yaml
 
 Writes ARTIFACTS_PATH/snapshots/<run name>/snapshot_<it>.pth and TensorBoard logs under ARTIFACTS_PATH/logs/.
 """

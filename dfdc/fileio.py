@@ -24,7 +24,8 @@ def ensure_dir(path: Path) -> Path:
         raise UserError(f'cannot create output directory {path}: {error.strerror}; '
                         'fix its permissions or point ARTIFACTS_PATH elsewhere') from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f'output directory {path} is not writable; fix its permissions or point ARTIFACTS_PATH elsewhere')
+        raise UserError(f'output directory {path} is not writable; fix its permissions or point '
+                        'ARTIFACTS_PATH elsewhere')
     return path
 
 

@@ -26,7 +26,8 @@ from .augment import FramePipeline, build_pipeline
 from .clips import crop_window
 from .detectors import FaceDetector, load_state_dict
 from .scoring import DEFAULT_SCORE, video_score
-from .tracking import PREDICT_TRACKER_T_MIN, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, TRACKER_SIGMA_L, interpolate_track, track_iou
+from .tracking import (PREDICT_TRACKER_T_MIN, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, TRACKER_SIGMA_L,
+                       interpolate_track, track_iou)
 from .video import VideoReadError, iter_frames, video_info
 
 log = logging.getLogger('dfdc')
@@ -261,7 +262,8 @@ class Predictor:
         timings['crop'] = time.perf_counter() - start
 
         start = time.perf_counter()
-        results = [TrackResult([int(k) * detected.step for k in kept_frames], np.round(boxes.astype(float), 2).tolist(),
+        results = [TrackResult([int(k) * detected.step for k in kept_frames],
+                               np.round(boxes.astype(float), 2).tolist(),
                                {'sequence': [], 'large_crop': [], 'random_erasing': []})
                    for kept_frames, boxes in interpolated]
         all_probs = []

@@ -349,7 +349,8 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
         if len(set(digests)) != 1:
             raise RuntimeError(f'ranks ended with different weights: {digests}')
     elapsed = time.perf_counter() - start_time
-    return {'steps': len(losses), 'seconds': elapsed, 'first_loss': _mean(losses[:10]), 'last_loss': _mean(losses[-10:]),
+    return {'steps': len(losses), 'seconds': elapsed, 'first_loss': _mean(losses[:10]),
+            'last_loss': _mean(losses[-10:]),
             'digests': digests, 'snapshots': snapshots, 'is_main': distributed.is_main}
 
 

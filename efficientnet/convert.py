@@ -1,7 +1,9 @@
 """Convert ImageNet EfficientNet weights to efficientnet-pytorch state dicts.
 
-    python -m efficientnet.convert tf --checkpoint noisy-student-efficientnet-b7 --output external_data/noisy_student_efficientnet-b7.pth
-    python -m efficientnet.convert timm --input model.safetensors --output external_data/noisy_student_efficientnet-b7.pth
+    python -m efficientnet.convert tf --checkpoint noisy-student-efficientnet-b7 \
+        --output external_data/noisy_student_efficientnet-b7.pth
+    python -m efficientnet.convert timm --input model.safetensors \
+        --output external_data/noisy_student_efficientnet-b7.pth
 
 `tf` reads the TensorFlow checkpoint of the EfficientNet release (needs TensorFlow: `pip install tensorflow-cpu`)
 and takes the exponential-moving-average value of each variable where the checkpoint has one, as the
@@ -87,7 +89,8 @@ def convert_tf_variables(get: Callable[[str], np.ndarray], names: set[str], mode
             raise KeyError(f'TensorFlow checkpoint has no variable {tf_name}')
         array = np.ascontiguousarray(layout(np.asarray(get(source))))
         if tuple(array.shape) != tuple(value.shape):
-            raise ValueError(f'{tf_name}: shape {array.shape} after conversion, expected {tuple(value.shape)} for {key}')
+            raise ValueError(f'{tf_name}: shape {array.shape} after conversion, expected {tuple(value.shape)} '
+                             f'for {key}')
         converted[key] = torch.from_numpy(array.astype(np.float32))
     model.load_state_dict(converted, strict=True)
     return converted

@@ -18,7 +18,8 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path):
     assert config.DFDC_DATA_PATH == tmp_path / 'data'
     assert config.MODELS_PATH == Path('/abs/models')
     assert config.tracks_path == tmp_path / 'art' / 'tracks.pkl'
-    assert config.detections_path('dfdc_train_part_0/a.mp4') == tmp_path / 'art/detections/dfdc_train_part_0/a.mp4/detections.pkl'
+    expected = tmp_path / 'art/detections/dfdc_train_part_0/a.mp4/detections.pkl'
+    assert config.detections_path('dfdc_train_part_0/a.mp4') == expected
 
 
 def test_repository_config_has_the_four_keys():

@@ -78,8 +78,8 @@ def test_tensorflow_checkpoint_converts_with_ema_values(tmp_path):
     variables['global_step'] = np.int64(7)
     np.savez(tmp_path / 'variables.npz', **variables)
     # A real TensorFlow checkpoint, written by TensorFlow in its own process.
-    subprocess.run([sys.executable, '-c', WRITE_CHECKPOINT, str(tmp_path / 'variables.npz'), str(tmp_path / 'model.ckpt')],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, '-c', WRITE_CHECKPOINT, str(tmp_path / 'variables.npz'),
+                    str(tmp_path / 'model.ckpt')], check=True, capture_output=True)
     assert (tmp_path / 'model.ckpt.index').is_file()
     (tmp_path / 'checkpoint').write_text('model_checkpoint_path: "model.ckpt"\n')
     state = convert_tf_checkpoint(tmp_path, 'efficientnet-b0', **TINY)
