@@ -11,7 +11,7 @@ import sys
 from dfdc.alignment import align_tracks
 from dfdc.cli import UserError, get_args_parser, run_main
 from dfdc.config import load_config
-from dfdc.fileio import atomic_pickle, load_pickle
+from dfdc.fileio import atomic_pickle, load_pickle, remove_stale_temporaries
 from dfdc.metadata import fake_to_real, read_metadata
 
 
@@ -23,6 +23,7 @@ def main(argv=None) -> int:
         raise UserError(f'{config.tracks_path} does not exist; run generate_tracks.py first')
     mapping = fake_to_real(read_metadata(config.DFDC_DATA_PATH))
     aligned = align_tracks(load_pickle(config.tracks_path), mapping)
+    remove_stale_temporaries(config.ARTIFACTS_PATH, recursive=False)
     atomic_pickle(config.aligned_tracks_path, aligned)
     print(f'stage 3: {len(aligned)} aligned tracks from {len(set(r for r, _, _ in aligned))} real videos '
           f'and {len(mapping)} fakes -> {config.aligned_tracks_path}')

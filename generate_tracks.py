@@ -7,6 +7,7 @@ Reads `ARTIFACTS_PATH/detections/**/detections.pkl`, writes `ARTIFACTS_PATH/trac
 from __future__ import annotations
 
 import logging
+import pickle
 import sys
 
 from tqdm import tqdm
@@ -14,7 +15,7 @@ from tqdm import tqdm
 from dfdc.cli import UserError, get_args_parser, run_main
 from dfdc.config import load_config
 from dfdc.detection import training_videos
-from dfdc.fileio import atomic_pickle, load_pickle
+from dfdc.fileio import atomic_pickle, load_pickle, remove_stale_temporaries
 from dfdc.tracking import video_tracks
 
 log = logging.getLogger('dfdc')
@@ -33,7 +34,14 @@ def main(argv=None) -> int:
                     len(videos) - len(done), len(videos))
     video_to_tracks = {}
     for relpath in tqdm(done, desc='tracks', unit='video'):
-        video_to_tracks[relpath] = video_tracks(load_pickle(config.detections_path(relpath)))
+        try:
+            detections = load_pickle(config.detections_path(relpath))
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError) as error:
+            log.warning('%s: unreadable detections file (%s); delete it and re-run stage 1 for this video',
+                        relpath, type(error).__name__)
+            continue
+        video_to_tracks[relpath] = video_tracks(detections)
+    remove_stale_temporaries(config.ARTIFACTS_PATH, recursive=False)
     atomic_pickle(config.tracks_path, video_to_tracks)
     total = sum(len(t) for t in video_to_tracks.values())
     print(f'stage 2: {total} tracks in {len(video_to_tracks)} videos -> {config.tracks_path}')

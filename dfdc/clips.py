@@ -16,7 +16,7 @@ from .alignment import AlignedTrack
 from .cli import shard
 from .config import Config
 from .detection import DETECTOR_STEP
-from .fileio import atomic_directory, atomic_write_bytes, ensure_dir
+from .fileio import atomic_directory, atomic_write_bytes, ensure_dir, remove_stale_temporaries
 from .video import VideoReadError, iter_frames, video_info
 
 TRACK_LENGTH = 50
@@ -126,6 +126,8 @@ def run_extraction_stage(config: Config, aligned_tracks: Sequence[tuple[str, str
     choices = draw_clip_choices(aligned_tracks)
     items = shard(list(zip(aligned_tracks, choices)), part, num_parts)
     ensure_dir(config.clips_root)
+    for part_dir in [config.clips_root, *(p for p in config.clips_root.iterdir() if p.is_dir())]:
+        remove_stale_temporaries(part_dir, recursive=False)
     counts = {'aligned_tracks': len(items), 'written': 0, 'exists': 0, 'too_short': 0, 'failed': 0}
     for (real, fake, track), choice in tqdm(items, desc=f'extract clips (part {part + 1}/{num_parts})',
                                              unit='pair', disable=not progress):
@@ -181,6 +183,7 @@ def make_track_pairs(clips_root: Path, fake_to_real: Mapping[str, str]) -> tuple
 
 
 def write_track_pairs(path: Path, pairs: Sequence[tuple[str, str]]) -> None:
+    remove_stale_temporaries(path.parent, recursive=False)
     atomic_write_bytes(path, ''.join(f'{real},{fake}\n' for real, fake in pairs).encode())
 
 

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from .cli import shard
 from .config import Config
 from .detectors import FaceDetector
-from .fileio import atomic_pickle, ensure_dir
+from .fileio import atomic_pickle, ensure_dir, remove_stale_temporaries
 from .video import VideoReadError, iter_frames
 
 DETECTOR_STEP = 6
@@ -51,6 +51,7 @@ def run_detection_stage(config: Config, detector: FaceDetector, part: int = 0, n
     """Detect faces on this shard's videos; existing outputs are skipped, bad videos get an empty list."""
     videos = shard(training_videos(config.DFDC_DATA_PATH), part, num_parts)
     ensure_dir(config.detections_root)
+    remove_stale_temporaries(config.detections_root)
     counts = {'videos': len(videos), 'detected': 0, 'skipped': 0, 'failed': 0}
     for relpath in tqdm(videos, desc=f'detect faces (part {part + 1}/{num_parts})', unit='video',
                         disable=not progress):

@@ -4,16 +4,60 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 from .cli import UserError
 
+# Temporary names carry host and PID, so a re-run can tell the leftovers of a killed process from the work in
+# progress of a live one (another shard writing into the same artifact root).
+_HOST = re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:32] or 'host'
+_TEMP = re.compile(r'^\..+\.tmp-(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)(-.*)?$')
+
+
+def _temp_tag() -> str:
+    return f'tmp-{_HOST}-{os.getpid()}'
+
 
 def _temp_name(path: Path) -> Path:
-    return path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    return path.with_name(f'.{path.name}.{_temp_tag()}')
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(root: Path, recursive: bool = True) -> int:
+    """Delete temporary files and folders that killed processes of this host left under `root`."""
+    removed = 0
+    if not root.is_dir():
+        return removed
+    walker = os.walk(root) if recursive else [(str(root), [p.name for p in root.iterdir() if p.is_dir()],
+                                               [p.name for p in root.iterdir() if not p.is_dir()])]
+    for directory, folders, files in walker:
+        for name in list(folders) + list(files):
+            match = _TEMP.match(name)
+            if not match or match['host'] != _HOST or _is_alive(int(match['pid'])):
+                continue
+            path = Path(directory) / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                if name in folders:
+                    folders.remove(name)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def ensure_dir(path: Path) -> Path:
@@ -66,7 +110,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     ensure_dir(path.parent)
-    temp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.tmp-', dir=path.parent))
+    temp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.{_temp_tag()}-', dir=path.parent))
     try:
         yield temp
         try:

@@ -28,11 +28,11 @@ from efficientnet import create_model, load_pretrained
 
 from .augment import build_pipeline
 from .cli import UserError, get_args_parser as base_parser
-from .clips import read_track_pairs
+from .clips import BOXES_FILE, TRACK_LENGTH, read_track_pairs
 from .config import Config, load_config
 from .data import FRAME_MODEL_FRAMES, SEQUENCE_MODEL_FRAMES, InfiniteBatchSampler, TrackPairDataset
 from .devices import resolve_device
-from .fileio import atomic_path, atomic_write_bytes, ensure_dir
+from .fileio import atomic_path, atomic_write_bytes, ensure_dir, remove_stale_temporaries
 
 log = logging.getLogger('dfdc')
 
@@ -146,6 +146,21 @@ def build_model(args: argparse.Namespace, preset: TrainPreset) -> nn.Module:
     return model
 
 
+def usable_pairs(config: Config, pairs: Sequence[tuple[str, str]], warn: bool = True) -> list[tuple[str, str]]:
+    """The pairs whose two clips are there (first and last PNG and the boxes); the others are warned about."""
+    usable = []
+    for real, fake in pairs:
+        missing = next((clip for clip in (real, fake) if not all(
+            (config.clips_root / clip / name).is_file() for name in ('0.png', f'{TRACK_LENGTH - 1}.png', BOXES_FILE))),
+            None)
+        if missing is None:
+            usable.append((real, fake))
+        elif warn:
+            log.warning('%s: clip named in %s is missing or incomplete; leaving its pair out', missing,
+                        config.track_pairs_path.name)
+    return usable
+
+
 def lr_factor(iteration: int, max_iters: int) -> float:
     """Linear decay of the main phase: lr * (MAX_ITERS - it) / MAX_ITERS."""
     return (max_iters - iteration) / max_iters
@@ -215,9 +230,10 @@ def train(args: argparse.Namespace, preset: TrainPreset, config: Config) -> dict
 def _train(args, preset, config, distributed: Distributed, device: torch.device) -> dict[str, Any]:
     if not config.track_pairs_path.is_file():
         raise UserError(f'{config.track_pairs_path} does not exist; run stages 1-5 (generate_track_pairs.py) first')
-    pairs = read_track_pairs(config.track_pairs_path)
+    pairs = usable_pairs(config, read_track_pairs(config.track_pairs_path), warn=distributed.is_main)
     if not pairs:
-        raise UserError(f'{config.track_pairs_path} lists no pairs; check stages 4-5 (extract_tracks_from_videos.py)')
+        raise UserError(f'{config.track_pairs_path} lists no usable pairs; check stages 4-5 '
+                        '(extract_tracks_from_videos.py, generate_track_pairs.py)')
     if args.max_iters < 1 or args.warmup_iters < 0 or args.batch_size < 1 or args.snapshot_every < 1:
         raise UserError('--max-iters, --batch-size and --snapshot-every must be positive, --warmup-iters >= 0')
     torch.backends.cudnn.deterministic = True
@@ -229,6 +245,7 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     snapshots = config.snapshots_dir(args.run_name)
     if distributed.is_main:
         ensure_dir(snapshots)
+        remove_stale_temporaries(snapshots, recursive=False)
         # The architecture beside the snapshots, so copy_weights.py and predict.py rebuild the same model.
         spec = {'name': args.arch, 'overrides': dict(args.override),
                 'sequence_length': len(preset.frames) if preset.sequence else None}

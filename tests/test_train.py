@@ -106,7 +106,7 @@ def test_resume_continues_at_the_right_iteration_with_the_same_result(stages):
         assert torch.equal(full[key], resumed[key]), key
 
 
-def test_clear_errors_for_missing_pairs_and_weights(tmp_path, synthetic_root):
+def test_clear_errors_for_missing_pairs_and_weights(tmp_path, synthetic_root, stages, caplog):
     from tests.conftest import write_config
     config_path = write_config(tmp_path, synthetic_root)
     with pytest.raises(UserError, match='track_pairs.txt does not exist'):
@@ -114,11 +114,14 @@ def test_clear_errors_for_missing_pairs_and_weights(tmp_path, synthetic_root):
     pairs = load_config(config_path).track_pairs_path
     pairs.parent.mkdir(parents=True)
     pairs.write_text('')
-    with pytest.raises(UserError, match='lists no pairs'):
+    with pytest.raises(UserError, match='lists no usable pairs'):
         train_main(PRESETS['re'], ['--config', str(config_path), *TINY])
-    pairs.write_text('a,b\n')
+    pairs.write_text('p/a.mp4_0_0_0,p/b.mp4_0_0_0\n')
+    with pytest.raises(UserError, match='lists no usable pairs'):
+        train_main(PRESETS['re'], ['--config', str(config_path), *TINY])
+    assert 'p/a.mp4_0_0_0: clip named in track_pairs.txt is missing' in caplog.text
     with pytest.raises(UserError, match='pretrained weights .* do not exist'):
-        train_main(PRESETS['re'], ['--config', str(config_path), *TINY[:-6], '--pretrained', str(tmp_path / 'x.pth')])
+        train_main(PRESETS['re'], ['--config', str(stages[0]), *TINY[:-6], '--pretrained', str(tmp_path / 'x.pth')])
 
 
 def test_two_process_torchrun_leaves_identical_weights(stages):
