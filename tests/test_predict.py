@@ -96,3 +96,13 @@ def test_missing_models_are_a_clear_error(tmp_path, synthetic_root):
     result = subprocess.run([sys.executable, str(REPO / 'predict.py'), '--config', str(config_path),
                              '--detector', 'opencv'], capture_output=True, text=True)
     assert result.returncode == 2 and 'run copy_weights.py' in result.stderr
+
+
+def test_a_container_without_frame_rate_is_a_reason_not_a_crash(monkeypatch, synthetic_root):
+    from dfdc import inference
+    from dfdc.detectors import OpenCVDetector
+    from dfdc.video import VideoInfo
+    monkeypatch.setattr(inference, 'video_info', lambda path: VideoInfo(320, 180, 0.0, 0))
+    predictor = inference.Predictor(OpenCVDetector(), ensemble=None)
+    result = predictor.predict_video(next((synthetic_root / 'test_videos').glob('*.mp4')))
+    assert result.score == 0.5 and result.reason == 'the container reports no frame rate' and result.tracks == []

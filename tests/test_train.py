@@ -9,7 +9,8 @@ import torch
 from dfdc.cli import UserError
 from dfdc.config import load_config
 from dfdc.data import InfiniteBatchSampler
-from dfdc.train import MODEL_SPEC_FILE, PRESETS, STATE_FILE, get_args_parser, lr_factor, make_optimizer, set_warmup, train_main
+from dfdc.train import (MODEL_SPEC_FILE, PRESETS, STATE_FILE, get_args_parser, lr_factor, make_optimizer, set_warmup,
+                        train_main)
 from efficientnet import create_model
 from tests.conftest import REPO
 
@@ -79,7 +80,8 @@ def test_each_script_runs_three_iterations_and_writes_snapshots(stages, key):
     assert result.returncode == 0, result.stderr[-2000:]
     assert '3 iterations' in result.stdout
     snapshots = load_config(config_path).snapshots_dir(run_name)
-    assert sorted(p.name for p in snapshots.iterdir()) == [MODEL_SPEC_FILE, 'snapshot_1.pth', 'snapshot_2.pth', STATE_FILE]
+    expected = [MODEL_SPEC_FILE, 'snapshot_1.pth', 'snapshot_2.pth', STATE_FILE]
+    assert sorted(p.name for p in snapshots.iterdir()) == expected
     state = torch.load(snapshots / 'snapshot_2.pth', weights_only=True)
     model = create_model('efficientnet-b0', sequence_length=7 if key == 'seq' else None,
                          width_coefficient=0.25, depth_coefficient=0.2)
