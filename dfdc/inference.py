@@ -1,18 +1,21 @@
-"""Prediction: faces, tracks and the three-model ensemble on any video, streamed in two decoding passes.
+"""Prediction: faces, tracks and the three-model ensemble on any video, in one streaming decoding pass.
 
-Pass 1 decodes the video once and keeps only the detector's reduced frames (every 3rd kept frame); tracks come
-from those detections. Pass 2 decodes again up to the last frame a track needs and keeps only the face crops the
-models need, already at model input size. Whole frames are never accumulated.
+The IoU tracker runs online, detection frame by detection frame; each live track takes its face crops (already at
+model input size) from a small ring buffer of recent frames as soon as its boxes are final, and the buffer lets
+frames go once no live track needs them. Whole videos are never held in memory. Tracks that end up too short or
+too weak are discarded with their crops, so the result equals tracking the whole video first.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
+import queue
+import threading
 import time
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -27,7 +30,7 @@ from .clips import crop_window
 from .detectors import FaceDetector, load_state_dict
 from .scoring import DEFAULT_SCORE, video_score
 from .tracking import (PREDICT_TRACKER_T_MIN, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, TRACKER_SIGMA_L,
-                       interpolate_track, track_iou)
+                       OnlineIoUTracker, interpolate_track)
 from .video import VideoReadError, iter_frames, video_info
 
 log = logging.getLogger('dfdc')
@@ -141,35 +144,13 @@ class VideoResult:
                 'tracks': [dataclasses.asdict(t) for t in self.tracks]}
 
 
-@dataclasses.dataclass
-class _Detected:
-    """Pass 1 of one video: its geometry, and the detections on every 3rd kept frame."""
-    path: Path
-    step: int = 1
-    frames_read: int = 0
-    detection_frames: list[np.ndarray] = dataclasses.field(default_factory=list)
-    scale: float = 1.0
-    error: str | None = None
-    decode_seconds: float = 0.0
-
-
-@dataclasses.dataclass
-class _CropRequest:
-    kind: str          # 'sequence', 'large_crop' or 'random_erasing'
-    track: int
-    slot: int          # window index (sequence) or entry index (frame models)
-    frame_number: int
-    box: np.ndarray
-    flip: bool
-
-
 def plan_track_crops(track_id: int, entries: int) -> list[tuple[str, int, int, int, bool]]:
     """(model, slot, entry whose frame is cropped, entry whose box is used, flip) for one interpolated track.
 
     Sequence windows start at entries 0, 14, 28, ... while 7 entries remain (`track[:-6:14]`); window i uses the
     box of its middle entry for all 7 frames and is flipped when i is even. Frame models take every 2nd entry
     (`track[::2]`); the i-th of those is flipped when i is even and goes to the large-crop model when i % 4 < 2,
-    else to the random-erasing model.
+    else to the random-erasing model. (The streaming predictor emits the same crops as boxes become final.)
     """
     plan = []
     for window, start in enumerate(range(0, entries - (WINDOW - 1), WINDOW_STRIDE)):
@@ -180,137 +161,246 @@ def plan_track_crops(track_id: int, entries: int) -> list[tuple[str, int, int, i
     return plan
 
 
-class Predictor:
-    def __init__(self, detector: FaceDetector, ensemble: Ensemble):
-        self.detector, self.ensemble = detector, ensemble
-        self._prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix='decode')
+@dataclasses.dataclass
+class _TrackCrops:
+    """The crops of one live track, taken as its boxes become final; entries are kept frames from `first`."""
+    track: dict
+    first: int
+    frame_done: int = -1   # frame-model crops taken for entries up to here
+    seq_done: int = -1     # sequence crops taken for entries up to here
+    items: list = dataclasses.field(default_factory=list)   # (model, slot, entry, image)
 
-    # -- pass 1 ------------------------------------------------------------------------------------------------
-    def _read_for_detection(self, path: Path) -> _Detected:
+    def needed_from(self) -> int:
+        return self.first + min(self.frame_done, self.seq_done) + 1
+
+
+class Predictor:
+    """One decoding pass per video, in a thread that runs ahead into the next video while the models work.
+
+    Kept frames wait in a small ring buffer only until every live track has taken its crops from them: with the
+    detector run on each detection frame as it arrives (batch 1 on CPU), that is about 7 frames; on CUDA the
+    detector takes batches of 16 detection frames, and the buffer holds the 48 kept frames they span.
+    """
+
+    def __init__(self, detector: FaceDetector, ensemble: Ensemble | None, detector_batch_size: int | None = None,
+                 queue_frames: int = 8):
+        self.detector, self.ensemble = detector, ensemble
+        device = getattr(detector, 'device', None)
+        on_cuda = device is not None and getattr(device, 'type', '') == 'cuda'
+        self.detector_batch_size = detector_batch_size or (DETECTOR_BATCH_SIZE if on_cuda else 1)
+        self.queue_frames = queue_frames
+
+    def predict_all(self, paths: Sequence[Path]) -> Iterator[VideoResult]:
+        """Results in order of `paths`; decoding runs in a thread, ahead into the next video."""
+        events = frame_events(paths, self.queue_frames)
+        try:
+            for path in paths:
+                yield self._process(Path(path), events)
+        finally:
+            events.close()
+
+    def predict_video(self, path: Path) -> VideoResult:
+        return next(iter(self.predict_all([path])))
+
+    # -- detection, online tracking, crops, classification -------------------------------------------------------
+    def _process(self, path: Path, events: Iterator) -> VideoResult:
+        timings = {'decode': 0.0, 'detect': 0.0, 'track': 0.0, 'crop': 0.0, 'classify': 0.0}
+        frames_read = 0
+
+        def empty(reason: str) -> VideoResult:
+            return VideoResult(str(path), DEFAULT_SCORE, reason, frames_read, [], timings)
+
+        event = next(events)
+        if event[0] == 'error':
+            timings['decode'] = event[2]
+            return empty(event[1])
+        step = event[1]
+        tracker = OnlineIoUTracker(TRACKER_SIGMA_L, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, PREDICT_TRACKER_T_MIN)
+        ring: dict[int, np.ndarray] = {}
+        pending: list[tuple[int, np.ndarray, float]] = []
+        states: dict[int, _TrackCrops] = {}
+        any_face = [False]
+        error = None
+        while True:
+            event = next(events)
+            if event[0] == 'frame':
+                _, kept, frame = event
+                ring[kept] = frame
+                if kept % DETECT_EVERY == 0:
+                    pending.append((kept, *self.detector.downscale(frame)))
+                    if len(pending) >= self.detector_batch_size:
+                        self._detect(pending, tracker, states, ring, timings, any_face)
+                        pending = []
+            else:
+                frames_read = event[1] if event[0] == 'end' else 0
+                timings['decode'] = event[2]
+                error = event[1] if event[0] == 'error' else None
+                break
+        if error is not None and not ring and not states:
+            return empty(error)
+        if pending:
+            self._detect(pending, tracker, states, ring, timings, any_face)
+        ring.clear()
+        kept_tracks = tracker.finish()
+        if not any_face[0]:
+            return empty('no faces detected')
+        if not kept_tracks:
+            return empty(f'no face tracks of at least {PREDICT_TRACKER_T_MIN} detections')
+        return self._classify(path, step, kept_tracks, states, frames_read, timings)
+
+    def _detect(self, pending, tracker: OnlineIoUTracker, states: dict, ring: dict, timings: dict,
+                any_face: list) -> None:
         start = time.perf_counter()
-        result = _Detected(path)
+        results = self.detector.detect([small for _, small, _ in pending])
+        timings['detect'] += time.perf_counter() - start
+        for (kept, _, scale), (boxes, scores) in zip(pending, results):
+            any_face[0] = any_face[0] or len(boxes) > 0
+            start = time.perf_counter()
+            tracker.update([{'bbox': tuple(float(v) for v in box * scale), 'score': float(score)}
+                            for box, score in zip(boxes, scores)])
+            timings['track'] += time.perf_counter() - start
+            start = time.perf_counter()
+            for track in tracker.active:
+                state = states.get(id(track))
+                if state is None or state.track is not track:
+                    state = states[id(track)] = _TrackCrops(track, kept)
+                self._take_crops(state, ring)
+            timings['crop'] += time.perf_counter() - start
+            # Frames before this are needed only by live tracks that have not taken their crops yet.
+            keep_from = min([kept + 1] + [s.needed_from() for s in map(lambda t: states[id(t)], tracker.active)])
+            for index in [k for k in ring if k < keep_from]:
+                del ring[index]
+        live = {id(t) for t in tracker.active} | {id(t) for t in tracker.finished}
+        for key in [k for k in states if k not in live]:
+            del states[key]
+
+    def _take_crops(self, state: _TrackCrops, ring: dict) -> None:
+        boxes_detected = state.track['bboxes']
+        last_entry = DETECT_EVERY * (len(boxes_detected) - 1)
+        kept_frames = [state.first + DETECT_EVERY * i for i in range(len(boxes_detected))]
+        _, boxes = interpolate_track(kept_frames, boxes_detected)
+        for entry in range(state.frame_done + 1, last_entry + 1):
+            if entry % FRAME_STRIDE == 0:
+                i = entry // FRAME_STRIDE
+                kind = 'large_crop' if i % 4 < 2 else 'random_erasing'
+                state.items.append((kind, i, entry, self._crop(ring[state.first + entry], boxes[entry], kind,
+                                                               flip=i % 2 == 0)))
+        state.frame_done = last_entry
+        entry = state.seq_done + 1
+        while entry <= last_entry:
+            window, offset = divmod(entry, WINDOW_STRIDE)
+            if offset >= WINDOW:
+                entry = (window + 1) * WINDOW_STRIDE
+                continue
+            middle = window * WINDOW_STRIDE + WINDOW // 2
+            if middle > last_entry:
+                break
+            state.items.append(('sequence', window, entry, self._crop(ring[state.first + entry], boxes[middle],
+                                                                       'sequence', flip=window % 2 == 0)))
+            entry += 1
+        state.seq_done = entry - 1
+
+    def _crop(self, frame: np.ndarray, box: np.ndarray, kind: str, flip: bool) -> np.ndarray | None:
+        height, width = frame.shape[:2]
+        x1, y1, x2, y2 = crop_window(box, width, height, CROP_MULTIPLIER)
+        if x2 <= x1 or y2 <= y1:
+            return None
+        face = cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2RGB)
+        image = self.ensemble.members[kind].pipeline.evaluate_geometry(face)
+        return np.ascontiguousarray(image[:, ::-1]) if flip else image
+
+    def _classify(self, path: Path, step: int, kept_tracks: list[dict], states: dict, frames_read: int,
+                  timings: dict) -> VideoResult:
+        start = time.perf_counter()
+        results, batches = [], {'sequence': [], 'large_crop': [], 'random_erasing': []}
+        for track_index, track in enumerate(kept_tracks):
+            state = states[id(track)]
+            detected = [state.first + DETECT_EVERY * i for i in range(len(track['bboxes']))]
+            kept_frames, boxes = interpolate_track(detected, track['bboxes'])
+            results.append(TrackResult([int(k) * step for k in kept_frames], np.round(boxes.astype(float), 2).tolist(),
+                                       {'sequence': [], 'large_crop': [], 'random_erasing': []}))
+            windows = defaultdict(list)
+            for kind, slot, entry, image in state.items:
+                if image is None:
+                    continue
+                if kind == 'sequence':
+                    windows[slot].append((entry, image))
+                else:
+                    batches[kind].append((track_index, (state.first + entry) * step, image))
+            # Only complete windows: the track may have ended before a window's seventh frame.
+            for slot in sorted(windows):
+                if len(windows[slot]) == WINDOW:
+                    batches['sequence'].extend((track_index, (state.first + entry) * step, image)
+                                               for entry, image in sorted(windows[slot], key=lambda x: x[0]))
+        all_probs = []
+        for kind, items in batches.items():
+            if not items:
+                continue
+            probs = self.ensemble.probabilities(kind, np.stack([image for _, _, image in items]))
+            for (track_index, frame_number, _), p in zip(items, probs):
+                results[track_index].probabilities[kind].append((frame_number, round(float(p), 6)))
+            all_probs.extend(probs.tolist())
+        timings['classify'] = time.perf_counter() - start
+        return VideoResult(str(path), video_score(all_probs), None, frames_read, results, timings)
+
+
+def _decode_videos(paths: Sequence[Path], events: queue.Queue, stop: threading.Event) -> None:
+    """Producer: per video ('start', step), ('frame', kept_index, frame)..., then ('end', frames, seconds) or
+    ('error', reason, seconds); None after the last video."""
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                events.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    for path in paths:
+        start = time.perf_counter()
         try:
             info = video_info(path)
             fps = int(info.fps)
             if fps <= 0:
                 raise VideoReadError('the container reports no frame rate')
-            result.step = max(1, round(fps / TARGET_FPS))
-            kept, stats = 0, {}
-            for _, frame in iter_frames(path, step=result.step, stats=stats):
-                if kept % DETECT_EVERY == 0:
-                    small, result.scale = self.detector.downscale(frame)
-                    result.detection_frames.append(small)
-                kept += 1
-            result.frames_read = stats.get('frames', 0)
+            step = max(1, round(fps / TARGET_FPS))
+            if not put(('start', step)):
+                return
+            stats: dict = {}
+            frames = iter_frames(path, step=step, stats=stats)
+            decoding = time.perf_counter() - start  # time spent decoding, not waiting for the consumer
+            for kept in itertools.count():
+                start = time.perf_counter()
+                item = next(frames, None)
+                decoding += time.perf_counter() - start
+                if item is None:
+                    break
+                if not put(('frame', kept, item[1])):
+                    return
+            put(('end', stats.get('frames', 0), decoding))
         except VideoReadError as error:
-            result.error = str(error)
-        result.decode_seconds = time.perf_counter() - start
-        return result
+            put(('error', str(error), time.perf_counter() - start))
+        except Exception as error:  # a decoder crash is one video's problem, not the run's
+            put(('error', f'decoding failed: {type(error).__name__}: {error}', time.perf_counter() - start))
+    put(None)
 
-    def predict_all(self, paths: Sequence[Path]) -> Iterator[VideoResult]:
-        """Results in order; decoding of the next video runs while the models work on the current one."""
-        pending: Future | None = None
-        for k, path in enumerate(paths):
-            current = pending.result() if pending is not None else self._read_for_detection(path)
-            pending = self._prefetch.submit(self._read_for_detection, paths[k + 1]) if k + 1 < len(paths) else None
-            yield self._finish(current)
 
-    def predict_video(self, path: Path) -> VideoResult:
-        return self._finish(self._read_for_detection(path))
-
-    # -- detection, tracking, pass 2, classification -----------------------------------------------------------
-    def _finish(self, detected: _Detected) -> VideoResult:
-        timings = {'decode': detected.decode_seconds, 'detect': 0.0, 'track': 0.0, 'crop': 0.0, 'classify': 0.0}
-        path = str(detected.path)
-
-        def empty(reason: str) -> VideoResult:
-            return VideoResult(path, DEFAULT_SCORE, reason, detected.frames_read, [], timings)
-
-        if detected.error is not None:
-            return empty(detected.error)
-        start = time.perf_counter()
-        detections = []
-        for i in range(0, len(detected.detection_frames), DETECTOR_BATCH_SIZE):
-            batch = detected.detection_frames[i:i + DETECTOR_BATCH_SIZE]
-            for boxes, scores in self.detector.detect(batch):
-                detections.append([{'bbox': tuple(float(v) for v in box * detected.scale), 'score': float(score)}
-                                   for box, score in zip(boxes, scores)])
-        detected.detection_frames.clear()
-        timings['detect'] = time.perf_counter() - start
-        if not any(detections):
-            return empty('no faces detected')
-
-        start = time.perf_counter()
-        tracks = track_iou(detections, TRACKER_SIGMA_L, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, PREDICT_TRACKER_T_MIN)
-        interpolated = []
-        for track in tracks:
-            first = (track['start_frame'] - 1) * DETECT_EVERY
-            kept = [first + DETECT_EVERY * i for i in range(len(track['bboxes']))]
-            interpolated.append(interpolate_track(kept, track['bboxes']))
-        timings['track'] = time.perf_counter() - start
-        if not interpolated:
-            return empty(f'no face tracks of at least {PREDICT_TRACKER_T_MIN} detections')
-
-        start = time.perf_counter()
-        requests: dict[int, list[_CropRequest]] = defaultdict(list)
-        for track_id, (kept_frames, boxes) in enumerate(interpolated):
-            for kind, slot, entry, box_entry, flip in plan_track_crops(track_id, len(kept_frames)):
-                kept = int(kept_frames[entry])
-                requests[kept * detected.step].append(
-                    _CropRequest(kind, track_id, slot, kept * detected.step, boxes[box_entry], flip))
-        crops = self._crop(detected.path, requests)
-        timings['crop'] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        results = [TrackResult([int(k) * detected.step for k in kept_frames],
-                               np.round(boxes.astype(float), 2).tolist(),
-                               {'sequence': [], 'large_crop': [], 'random_erasing': []})
-                   for kept_frames, boxes in interpolated]
-        all_probs = []
-        for kind in ('sequence', 'large_crop', 'random_erasing'):
-            items = crops[kind]
-            if not items:
-                continue
-            if kind == 'sequence':
-                # Only complete windows: a window whose frames could not all be decoded is dropped.
-                windows = defaultdict(list)
-                for request, image in items:
-                    windows[(request.track, request.slot)].append((request, image))
-                items = [item for key in sorted(windows) if len(windows[key]) == WINDOW
-                         for item in sorted(windows[key], key=lambda x: x[0].frame_number)]
-                if not items:
-                    continue
-            images = np.stack([image for _, image in items])
-            probs = self.ensemble.probabilities(kind, images)
-            for (request, _), p in zip(items, probs):
-                results[request.track].probabilities[kind].append((request.frame_number, round(float(p), 6)))
-            all_probs.extend(probs.tolist())
-        timings['classify'] = time.perf_counter() - start
-        return VideoResult(path, video_score(all_probs), None, detected.frames_read, results, timings)
-
-    def _crop(self, path: Path, requests: dict[int, list[_CropRequest]]) -> dict[str, list]:
-        """Pass 2: decode up to the last requested frame and keep each request's crop at model input size."""
-        crops: dict[str, list] = {'sequence': [], 'large_crop': [], 'random_erasing': []}
-        last = max(requests)
-        wanted = sorted(requests)
-        step = np.gcd.reduce(np.array(wanted)) if len(wanted) > 1 else max(wanted[0], 1)
-        try:
-            for index, frame in iter_frames(path, step=int(step) or 1, stop=last + 1):
-                if index not in requests:
-                    continue
-                height, width = frame.shape[:2]
-                for request in requests[index]:
-                    x1, y1, x2, y2 = crop_window(request.box, width, height, CROP_MULTIPLIER)
-                    if x2 <= x1 or y2 <= y1:
-                        continue
-                    face = cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2RGB)
-                    image = self.ensemble.members[request.kind].pipeline.evaluate_geometry(face)
-                    if request.flip:
-                        image = np.ascontiguousarray(image[:, ::-1])
-                    crops[request.kind].append((request, image))
-        except VideoReadError:
-            pass
-        return crops
+def frame_events(paths: Sequence[Path], queue_frames: int = 8) -> Iterator:
+    """The predictor's frame source: kept frames (every round(fps / 15)-th) of each video, decoded in a thread
+    that runs at most `queue_frames` frames ahead of the consumer."""
+    events: queue.Queue = queue.Queue(maxsize=queue_frames)
+    stop = threading.Event()
+    thread = threading.Thread(target=_decode_videos, args=(list(paths), events, stop), daemon=True, name='decode')
+    thread.start()
+    try:
+        while True:
+            event = events.get()
+            yield event
+            if event is None:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def find_videos(inputs: Iterable[str | Path]) -> list[Path]:

@@ -35,6 +35,50 @@ def iou(bbox1: Box, bbox2: Box) -> float:
     return size_intersection / size_union
 
 
+class OnlineIoUTracker:
+    """The published IoU tracker fed one frame at a time; `track_iou` is this run over a whole list.
+
+    After `update`, `active` holds the live tracks (dicts that keep their identity while they grow) and
+    `finished` the kept tracks that ended, in the published order; `finish()` closes the remaining ones.
+    """
+
+    def __init__(self, sigma_l: float, sigma_h: float, sigma_iou: float, t_min: int):
+        self.sigma_l, self.sigma_h, self.sigma_iou, self.t_min = sigma_l, sigma_h, sigma_iou, t_min
+        self.active: list[dict] = []
+        self.finished: list[dict] = []
+        self.frame_num = 0
+
+    def _keep(self, track: dict) -> bool:
+        return track['max_score'] >= self.sigma_h and len(track['bboxes']) >= self.t_min
+
+    def update(self, detections_frame: Sequence[dict]) -> None:
+        self.frame_num += 1
+        dets = [det for det in detections_frame if det['score'] >= self.sigma_l]
+        updated_tracks = []
+        for track in self.active:
+            extended = False
+            if dets:
+                last = track['bboxes'][-1]
+                overlaps = [iou(last, det['bbox']) for det in dets]
+                best = max(range(len(dets)), key=overlaps.__getitem__)  # the first of equal overlaps
+                if overlaps[best] >= self.sigma_iou:
+                    track['bboxes'].append(dets[best]['bbox'])
+                    track['max_score'] = max(track['max_score'], dets[best]['score'])
+                    updated_tracks.append(track)
+                    del dets[best]
+                    extended = True
+            if not extended and self._keep(track):
+                self.finished.append(track)
+        new_tracks = [{'bboxes': [det['bbox']], 'max_score': det['score'], 'start_frame': self.frame_num}
+                      for det in dets]
+        self.active = updated_tracks + new_tracks
+
+    def finish(self) -> list[dict]:
+        self.finished += [track for track in self.active if self._keep(track)]
+        self.active = []
+        return self.finished
+
+
 def track_iou(detections: Sequence[Sequence[dict]], sigma_l: float, sigma_h: float, sigma_iou: float,
               t_min: int) -> list[dict]:
     """Link per-frame detections `{'bbox', 'score'}` into tracks `{'bboxes', 'max_score', 'start_frame'}`.
@@ -44,30 +88,10 @@ def track_iou(detections: Sequence[Sequence[dict]], sigma_l: float, sigma_h: flo
     IoU >= sigma_iou; a track not extended ends and is kept if its max score >= sigma_h and it has at
     least t_min boxes; the detections left start new tracks.
     """
-    tracks_active: list[dict] = []
-    tracks_finished: list[dict] = []
-    for frame_num, detections_frame in enumerate(detections, start=1):
-        dets = [det for det in detections_frame if det['score'] >= sigma_l]
-        updated_tracks = []
-        for track in tracks_active:
-            extended = False
-            if dets:
-                last = track['bboxes'][-1]
-                overlaps = [iou(last, det['bbox']) for det in dets]
-                best = max(range(len(dets)), key=overlaps.__getitem__)
-                if overlaps[best] >= sigma_iou:
-                    track['bboxes'].append(dets[best]['bbox'])
-                    track['max_score'] = max(track['max_score'], dets[best]['score'])
-                    updated_tracks.append(track)
-                    del dets[best]
-                    extended = True
-            if not extended and track['max_score'] >= sigma_h and len(track['bboxes']) >= t_min:
-                tracks_finished.append(track)
-        new_tracks = [{'bboxes': [det['bbox']], 'max_score': det['score'], 'start_frame': frame_num} for det in dets]
-        tracks_active = updated_tracks + new_tracks
-    tracks_finished += [track for track in tracks_active
-                        if track['max_score'] >= sigma_h and len(track['bboxes']) >= t_min]
-    return tracks_finished
+    tracker = OnlineIoUTracker(sigma_l, sigma_h, sigma_iou, t_min)
+    for detections_frame in detections:
+        tracker.update(detections_frame)
+    return tracker.finish()
 
 
 def detections_to_tracker_input(detections: Sequence[dict]) -> list[list[dict]]:

@@ -1,0 +1,119 @@
+"""predict.py end to end on 1080p videos with tiny models on CPU, vs the published way of holding the frames.
+
+    python bench/predict.py [--videos 2] [--runs 3] [--json bench/results.jsonl]
+
+ours: `predict.py --profile` as shipped (one streaming pass, crops kept, decoding in a thread).
+published memory behaviour: the same predictor fed from a list of all kept frames of the video, decoded first
+(what the published predictor does). Reports s/video, peak RSS and the per-stage breakdown. Target: peak RSS at
+most 25% of the baseline's, and decoding overlapped with model work.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from common import CACHE, REPO, interleaved, python_child, report, run_child
+
+KEEP_ALL = '''
+import json
+from pathlib import Path
+import dfdc.inference as inference
+from dfdc.detectors import OpenCVDetector
+from dfdc.devices import resolve_device
+from dfdc.video import iter_frames, video_info
+
+def keep_all_frames(paths, queue_frames=8):
+    for path in paths:
+        step = max(1, round(int(video_info(path).fps) / 15))
+        frames = [frame for _, frame in iter_frames(path, step=step)]   # every kept frame, held at once
+        yield ('start', step)
+        for kept, frame in enumerate(frames):
+            yield ('frame', kept, frame)
+        yield ('end', len(frames) * step, 0.0)
+        del frames
+    yield None
+
+class KeepAll:
+    def __init__(self, it): self.it = it
+    def __next__(self): return next(self.it)
+    def close(self): pass
+
+inference.frame_events = lambda paths, queue_frames=8: KeepAll(keep_all_frames(paths))
+predictor = inference.Predictor(OpenCVDetector(), inference.Ensemble(Path(sys.argv[1]), resolve_device('cpu')))
+results = list(predictor.predict_all([Path(p) for p in sys.argv[2:]]))
+print(json.dumps([r.score for r in results]))
+'''
+
+
+def make_models(directory: Path) -> Path:
+    import torch
+    from dfdc.inference import ENSEMBLE, weights_path
+    from efficientnet import create_model
+    torch.manual_seed(0)
+    for run_name, _, sequence in ENSEMBLE:
+        spec = {'name': 'efficientnet-b0', 'overrides': {'width_coefficient': 0.25, 'depth_coefficient': 0.2},
+                'sequence_length': 7 if sequence else None}
+        model = create_model('efficientnet-b0', sequence_length=spec['sequence_length'], **spec['overrides'])
+        path = weights_path(directory, run_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, path)
+        path.with_suffix('.json').write_text(json.dumps(spec))
+    return directory
+
+
+def make_face_videos(count: int) -> list[Path]:
+    """1080p 10 s synthetic videos with faces (rendered once, cached)."""
+    from dfdc.synthetic import SyntheticSpec, make_dataset
+    root = CACHE / f'faces_1080p_{count}'
+    videos = sorted((root / 'test_videos').glob('*.mp4'))
+    if len(videos) < count:
+        make_dataset(root, SyntheticSpec(parts=0, test_videos=count, width=1920, height=1080, seconds=10, seed=5))
+        videos = sorted((root / 'test_videos').glob('*.mp4'))
+    return videos
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--videos', type=int, default=2)
+    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--json', default=None)
+    args = parser.parse_args(argv)
+    videos = [str(v) for v in make_face_videos(args.videos)]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        models = make_models(tmp / 'models')
+        config = tmp / 'config.yaml'
+        config.write_text(f'DFDC_DATA_PATH: {tmp}\nARTIFACTS_PATH: {tmp}/a\nMODELS_PATH: {models}\n'
+                          f'SUBMISSION_PATH: {tmp}/s.csv\n')
+        profiles = []
+
+        def ours():
+            wall, peak, out = run_child([sys.executable, str(REPO / 'predict.py'), '--config', str(config),
+                                         '--input', *videos, '--output', str(tmp / 'o.csv'), '--detector', 'opencv',
+                                         '--device', 'cpu', '--profile'])
+            profiles.append(out)
+            return wall / len(videos), peak
+
+        def keep_all():
+            wall, peak, _ = run_child(python_child(KEEP_ALL, str(models), *videos))
+            return wall / len(videos), peak
+
+        results = interleaved({'published memory (keep all frames)': keep_all, 'ours (predict.py)': ours}, args.runs)
+    profile = re.search(r'profile \(s/video\): (.*)', profiles[-1])
+    breakdown = dict((k, float(v)) for k, v in re.findall(r'(\w+) ([\d.]+)', profile.group(1))) if profile else {}
+    print('(wall_s is seconds per video; stage times of ours, per video: '
+          + ', '.join(f'{k} {v:.2f}' for k, v in breakdown.items()) + ')')
+    ratio = results['ours (predict.py)']['peak_rss_mb']['median'] / results[
+        'published memory (keep all frames)']['peak_rss_mb']['median']
+    print(f'peak RSS of ours: {100 * ratio:.0f}% of the baseline')
+    report('predict 1080p, tiny models, CPU', results, 'published memory (keep all frames)', args.json,
+           {'videos': len(videos), 'stages_s_per_video': breakdown, 'peak_rss_ratio': ratio})
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
