@@ -25,7 +25,7 @@ print(len(frames))
 
 OURS = '''
 from pathlib import Path
-from dfdc.inference import frame_events
+from dfdc.video import frame_events
 kept = 0
 for event in frame_events([Path(sys.argv[1])]):
     if event is not None and event[0] == 'frame':

@@ -26,7 +26,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
     from dfdc.detectors import DSFDDetector
-    from dfdc.inference import DETECT_EVERY, DETECTOR_BATCH_SIZE, ENSEMBLE, EnsembleModel, frame_events
+    from dfdc.inference import DETECT_EVERY, DETECTOR_BATCH_SIZE, ENSEMBLE, EnsembleModel
+    from dfdc.video import frame_events
     from dfdc.augment import build_pipeline
     from efficientnet import create_model
 

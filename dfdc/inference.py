@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import logging
-import queue
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -31,11 +28,10 @@ from .detectors import FaceDetector, load_state_dict
 from .scoring import DEFAULT_SCORE, video_score
 from .tracking import (PREDICT_TRACKER_T_MIN, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, TRACKER_SIGMA_L,
                        OnlineIoUTracker, interpolate_track)
-from .video import VideoReadError, iter_frames, video_info
+from .video import frame_events
 
 log = logging.getLogger('dfdc')
 
-TARGET_FPS = 15
 DETECT_EVERY = 3            # run the detector on every 3rd kept frame
 DETECTOR_BATCH_SIZE = 16
 WINDOW = 7                  # sequence model: 7 consecutive kept frames ...
@@ -342,65 +338,6 @@ class Predictor:
             all_probs.extend(probs.tolist())
         timings['classify'] = time.perf_counter() - start
         return VideoResult(str(path), video_score(all_probs), None, frames_read, results, timings)
-
-
-def _decode_videos(paths: Sequence[Path], events: queue.Queue, stop: threading.Event) -> None:
-    """Producer: per video ('start', step), ('frame', kept_index, frame)..., then ('end', frames, seconds) or
-    ('error', reason, seconds); None after the last video."""
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                events.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    for path in paths:
-        start = time.perf_counter()
-        try:
-            info = video_info(path)
-            fps = int(info.fps)
-            if fps <= 0:
-                raise VideoReadError('the container reports no frame rate')
-            step = max(1, round(fps / TARGET_FPS))
-            if not put(('start', step)):
-                return
-            stats: dict = {}
-            frames = iter_frames(path, step=step, stats=stats)
-            decoding = time.perf_counter() - start  # time spent decoding, not waiting for the consumer
-            for kept in itertools.count():
-                start = time.perf_counter()
-                item = next(frames, None)
-                decoding += time.perf_counter() - start
-                if item is None:
-                    break
-                if not put(('frame', kept, item[1])):
-                    return
-            put(('end', stats.get('frames', 0), decoding))
-        except VideoReadError as error:
-            put(('error', str(error), time.perf_counter() - start))
-        except Exception as error:  # a decoder crash is one video's problem, not the run's
-            put(('error', f'decoding failed: {type(error).__name__}: {error}', time.perf_counter() - start))
-    put(None)
-
-
-def frame_events(paths: Sequence[Path], queue_frames: int = 8) -> Iterator:
-    """The predictor's frame source: kept frames (every round(fps / 15)-th) of each video, decoded in a thread
-    that runs at most `queue_frames` frames ahead of the consumer."""
-    events: queue.Queue = queue.Queue(maxsize=queue_frames)
-    stop = threading.Event()
-    thread = threading.Thread(target=_decode_videos, args=(list(paths), events, stop), daemon=True, name='decode')
-    thread.start()
-    try:
-        while True:
-            event = events.get()
-            yield event
-            if event is None:
-                return
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def find_videos(inputs: Iterable[str | Path]) -> list[Path]:

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
+import queue
+import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
+TARGET_FPS = 15  # prediction keeps every round(fps / 15)-th frame
 
 
 class VideoReadError(Exception):
@@ -84,3 +89,62 @@ def list_videos(root: str | os.PathLike, pattern: str = '**/*') -> list[Path]:
     root = Path(root)
     return sorted((p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS),
                   key=lambda p: p.relative_to(root).as_posix())
+
+
+def _decode_videos(paths: Sequence[Path], events: queue.Queue, stop: threading.Event) -> None:
+    """Producer: per video ('start', step), ('frame', kept_index, frame)..., then ('end', frames, seconds) or
+    ('error', reason, seconds); None after the last video."""
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                events.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    for path in paths:
+        start = time.perf_counter()
+        try:
+            info = video_info(path)
+            fps = int(info.fps)
+            if fps <= 0:
+                raise VideoReadError('the container reports no frame rate')
+            step = max(1, round(fps / TARGET_FPS))
+            if not put(('start', step)):
+                return
+            stats: dict = {}
+            frames = iter_frames(path, step=step, stats=stats)
+            decoding = time.perf_counter() - start  # time spent decoding, not waiting for the consumer
+            for kept in itertools.count():
+                start = time.perf_counter()
+                item = next(frames, None)
+                decoding += time.perf_counter() - start
+                if item is None:
+                    break
+                if not put(('frame', kept, item[1])):
+                    return
+            put(('end', stats.get('frames', 0), decoding))
+        except VideoReadError as error:
+            put(('error', str(error), time.perf_counter() - start))
+        except Exception as error:  # a decoder crash is one video's problem, not the run's
+            put(('error', f'decoding failed: {type(error).__name__}: {error}', time.perf_counter() - start))
+    put(None)
+
+
+def frame_events(paths: Sequence[Path], queue_frames: int = 8) -> Iterator:
+    """The predictor's frame source: kept frames (every round(fps / 15)-th) of each video, decoded in a thread
+    that runs at most `queue_frames` frames ahead of the consumer."""
+    events: queue.Queue = queue.Queue(maxsize=queue_frames)
+    stop = threading.Event()
+    thread = threading.Thread(target=_decode_videos, args=(list(paths), events, stop), daemon=True, name='decode')
+    thread.start()
+    try:
+        while True:
+            event = events.get()
+            yield event
+            if event is None:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -99,10 +99,9 @@ def test_missing_models_are_a_clear_error(tmp_path, synthetic_root):
 
 
 def test_a_container_without_frame_rate_is_a_reason_not_a_crash(monkeypatch, synthetic_root):
-    from dfdc import inference
+    from dfdc import inference, video
     from dfdc.detectors import OpenCVDetector
-    from dfdc.video import VideoInfo
-    monkeypatch.setattr(inference, 'video_info', lambda path: VideoInfo(320, 180, 0.0, 0))
+    monkeypatch.setattr(video, 'video_info', lambda path: video.VideoInfo(320, 180, 0.0, 0))
     predictor = inference.Predictor(OpenCVDetector(), ensemble=None)
     result = predictor.predict_video(next((synthetic_root / 'test_videos').glob('*.mp4')))
     assert result.score == 0.5 and result.reason == 'the container reports no frame rate' and result.tracks == []
