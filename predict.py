@@ -44,7 +44,9 @@ def main(argv=None) -> int:
     parser.add_argument('--detector', choices=('dsfd', 'opencv'), default='dsfd')
     parser.add_argument('--detector-weights', default=None, help=f'default: MODELS_PATH/{DETECTOR_WEIGHTS_NAME}')
     parser.add_argument('--device', default='auto', help='auto (CUDA if available), cpu, cuda or cuda:N')
-    parser.add_argument('--batch-size', type=int, default=32, help='classifier batch size')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='classifier batch size (default: 32 on CUDA, 8 on the CPU, where activations '
+                             'dominate memory)')
     parser.add_argument('--resume', action='store_true', help='skip videos already in the output or its .partial')
     parser.add_argument('--profile', action='store_true', help='print the time spent per stage')
     args = parser.parse_args(argv)
@@ -75,7 +77,8 @@ def main(argv=None) -> int:
     if todo:
         weights = args.detector_weights or config.MODELS_PATH / DETECTOR_WEIGHTS_NAME
         detector = build_detector(args.detector, weights=weights, device=str(device), resize='long')
-        predictor = Predictor(detector, Ensemble(config.MODELS_PATH, device, args.batch_size))
+        batch_size = args.batch_size or (32 if device.type == 'cuda' else 8)
+        predictor = Predictor(detector, Ensemble(config.MODELS_PATH, device, batch_size))
     totals: dict[str, float] = {}
     start = time.perf_counter()
     unscored = 0

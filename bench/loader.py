@@ -71,7 +71,7 @@ def main(argv=None) -> int:
                     [read_rgb(root / clip / f'{i}.png') for i in range(50)]
 
         variants = {'published (2 ffmpeg per clip)': published, 'ours (2 ffmpeg per pair)': ours,
-                    'ours, whole dataset item': full_item, 'read 50 PNGs, no re-encoding': png_only}
+                    'ours, whole item (own draws)': full_item, 'read 50 PNGs, no re-encoding': png_only}
         walls = {name: [] for name in variants}
         for _ in range(args.runs):
             for name, function in variants.items():

@@ -179,7 +179,7 @@ class Predictor:
     """
 
     def __init__(self, detector: FaceDetector, ensemble: Ensemble | None, detector_batch_size: int | None = None,
-                 queue_frames: int = 8):
+                 queue_frames: int = 4):
         self.detector, self.ensemble = detector, ensemble
         device = getattr(detector, 'device', None)
         on_cuda = device is not None and getattr(device, 'type', '') == 'cuda'

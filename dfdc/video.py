@@ -132,7 +132,7 @@ def _decode_videos(paths: Sequence[Path], events: queue.Queue, stop: threading.E
     put(None)
 
 
-def frame_events(paths: Sequence[Path], queue_frames: int = 8) -> Iterator:
+def frame_events(paths: Sequence[Path], queue_frames: int = 4) -> Iterator:
     """The predictor's frame source: kept frames (every round(fps / 15)-th) of each video, decoded in a thread
     that runs at most `queue_frames` frames ahead of the consumer."""
     events: queue.Queue = queue.Queue(maxsize=queue_frames)
