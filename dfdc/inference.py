@@ -140,23 +140,6 @@ class VideoResult:
                 'tracks': [dataclasses.asdict(t) for t in self.tracks]}
 
 
-def plan_track_crops(track_id: int, entries: int) -> list[tuple[str, int, int, int, bool]]:
-    """(model, slot, entry whose frame is cropped, entry whose box is used, flip) for one interpolated track.
-
-    Sequence windows start at entries 0, 14, 28, ... while 7 entries remain (`track[:-6:14]`); window i uses the
-    box of its middle entry for all 7 frames and is flipped when i is even. Frame models take every 2nd entry
-    (`track[::2]`); the i-th of those is flipped when i is even and goes to the large-crop model when i % 4 < 2,
-    else to the random-erasing model. (The streaming predictor emits the same crops as boxes become final.)
-    """
-    plan = []
-    for window, start in enumerate(range(0, entries - (WINDOW - 1), WINDOW_STRIDE)):
-        for offset in range(WINDOW):
-            plan.append(('sequence', window, start + offset, start + WINDOW // 2, window % 2 == 0))
-    for i, entry in enumerate(range(0, entries, FRAME_STRIDE)):
-        plan.append(('large_crop' if i % 4 < 2 else 'random_erasing', i, entry, entry, i % 2 == 0))
-    return plan
-
-
 @dataclasses.dataclass
 class _TrackCrops:
     """The crops of one live track, taken as its boxes become final; entries are kept frames from `first`."""

@@ -8,22 +8,46 @@ import sys
 import pytest
 
 from dfdc.config import load_config
-from dfdc.inference import WINDOW, plan_track_crops
+from dfdc.inference import WINDOW
 from tests.conftest import REPO, write_config
 from tests.test_copy_weights import make_tiny_snapshots, run_copy
 
 
-def test_crop_plan_follows_the_published_indexing():
-    plan = plan_track_crops(0, 21)
-    windows = [(slot, entry, box, flip) for kind, slot, entry, box, flip in plan if kind == 'sequence']
-    assert [w[1] for w in windows] == list(range(0, 7)) + list(range(14, 21))   # track[:-6:14] -> starts 0, 14
-    assert {(w[0], w[2], w[3]) for w in windows} == {(0, 3, True), (1, 17, False)}
-    frames = [(kind, slot, entry, box, flip) for kind, slot, entry, box, flip in plan if kind != 'sequence']
-    assert [entry for _, _, entry, _, _ in frames] == list(range(0, 21, 2))
-    assert all(entry == box for _, _, entry, box, _ in frames)
-    assert [kind[0] for kind, *_ in frames] == list('llrrllrrllr')
-    assert [flip for *_, flip in frames] == [i % 2 == 0 for i in range(11)]
-    assert [kind for kind, *_ in plan_track_crops(0, 20)].count('sequence') == WINDOW
+def published_crop_plan(entries: int) -> list[tuple[str, int, int, int, bool]]:
+    """SPEC.md's indexing, written out over a whole interpolated track: (model, slot, entry, box entry, flip).
+
+    Sequence windows start at `track[:-6:14]` and use their middle entry's box, even windows flipped; frame
+    models take `track[::2]`, the i-th flipped when i is even, to the large-crop model when i % 4 < 2.
+    """
+    plan = []
+    for window, start in enumerate(range(0, entries - 6, 14)):
+        plan += [('sequence', window, start + offset, start + 3, window % 2 == 0) for offset in range(7)]
+    for i, entry in enumerate(range(0, entries, 2)):
+        plan.append(('large_crop' if i % 4 < 2 else 'random_erasing', i, entry, entry, i % 2 == 0))
+    return plan
+
+
+@pytest.mark.parametrize('detections', [1, 7, 8, 10, 13])
+def test_streaming_crops_follow_the_published_indexing(detections):
+    from dfdc.detectors import OpenCVDetector
+    from dfdc.inference import Predictor, _TrackCrops
+    from dfdc.tracking import interpolate_track
+    boxes = [(10.0 * i, 5.0 * i, 10.0 * i + 40, 5.0 * i + 40) for i in range(detections)]
+    predictor = Predictor(OpenCVDetector(), ensemble=None)
+    predictor._crop = lambda frame, box, kind, flip: (tuple(box.tolist()), flip)
+    track = {'bboxes': [], 'max_score': 1.0, 'start_frame': 1}
+    state = _TrackCrops(track, first=0)
+    for box in boxes:  # the track grows one detection (3 kept frames) at a time, as the tracker extends it
+        track['bboxes'].append(box)
+        predictor._take_crops(state, ring={k: None for k in range(3 * detections)})
+    entries = 3 * (detections - 1) + 1
+    _, interpolated = interpolate_track([3 * i for i in range(detections)], boxes)
+    expected = sorted((kind, slot, entry, tuple(interpolated[box].tolist()), flip)
+                      for kind, slot, entry, box, flip in published_crop_plan(entries))
+    # The streaming path may take sequence crops of a window the track does not complete; they are dropped later.
+    emitted = sorted((kind, slot, entry, *image) for kind, slot, entry, image in state.items
+                     if kind != 'sequence' or 14 * slot + 6 <= entries - 1)
+    assert emitted == expected
 
 
 @pytest.fixture(scope='module')
