@@ -17,7 +17,7 @@ from dfdc.cli import UserError, get_args_parser, run_main
 from dfdc.config import load_config
 from dfdc.detectors import load_state_dict
 from dfdc.fileio import atomic_path, atomic_write_bytes
-from dfdc.inference import DETECTOR_WEIGHTS_NAME, ENSEMBLE, sha256_file, weights_path
+from dfdc.inference import DETECTOR_WEIGHTS_NAME, ENSEMBLE, published_spec, sha256_file, weights_path
 from dfdc.train import MODEL_SPEC_FILE
 from efficientnet import create_model, model_spec_from_json
 
@@ -47,8 +47,7 @@ def main(argv=None) -> int:
         if not snapshot.is_file():
             raise UserError(f'{snapshot} does not exist; train {run_name} first (or pass --iteration)')
         spec_file = directory / MODEL_SPEC_FILE
-        spec = json.loads(spec_file.read_text()) if spec_file.is_file() else {
-            'name': 'efficientnet-b7', 'overrides': {}, 'sequence_length': 7 if sequence else None}
+        spec = json.loads(spec_file.read_text()) if spec_file.is_file() else published_spec(sequence)
         state = load_state_dict(snapshot)
         try:
             create_model(**model_spec_from_json(spec)).load_state_dict(state, strict=True)

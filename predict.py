@@ -7,8 +7,6 @@ A video that cannot be read, has no frames or no face tracks scores 0.5, and the
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import sys
@@ -21,19 +19,11 @@ from dfdc.cli import UserError, get_args_parser, run_main
 from dfdc.config import load_config
 from dfdc.detectors import build_detector
 from dfdc.devices import resolve_device
+from dfdc.evaluation import read_submission
 from dfdc.fileio import atomic_write_bytes, ensure_dir
 from dfdc.inference import DETECTOR_WEIGHTS_NAME, Ensemble, Predictor, find_videos
 
 log = logging.getLogger('dfdc')
-
-
-def read_rows(path: Path) -> dict[str, float]:
-    rows = {}
-    if path.is_file():
-        for row in csv.DictReader(io.StringIO(path.read_text())):
-            if row.get('filename') and row.get('label') not in (None, ''):
-                rows[row['filename']] = float(row['label'])
-    return rows
 
 
 def main(argv=None) -> int:
@@ -63,7 +53,7 @@ def main(argv=None) -> int:
 
     done = {}
     if args.resume:
-        done = {**read_rows(output), **read_rows(partial)}
+        done = {**read_submission(output, skip_incomplete=True), **read_submission(partial, skip_incomplete=True)}
     else:
         partial.unlink(missing_ok=True)
         if details is not None and details.exists():
@@ -78,7 +68,7 @@ def main(argv=None) -> int:
         weights = args.detector_weights or config.MODELS_PATH / DETECTOR_WEIGHTS_NAME
         detector = build_detector(args.detector, weights=weights, device=str(device), resize='long')
         batch_size = args.batch_size or (32 if device.type == 'cuda' else 8)
-        predictor = Predictor(detector, Ensemble(config.MODELS_PATH, device, batch_size))
+        predictor = Predictor(detector, Ensemble.load(config.MODELS_PATH, device, batch_size))
     totals: dict[str, float] = {}
     start = time.perf_counter()
     unscored = 0

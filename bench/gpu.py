@@ -26,9 +26,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
     from dfdc.detectors import DSFDDetector
-    from dfdc.inference import DETECT_EVERY, DETECTOR_BATCH_SIZE, ENSEMBLE, EnsembleModel
+    from dfdc.inference import DETECT_EVERY, DETECTOR_BATCH_SIZE, ENSEMBLE, Ensemble
     from dfdc.video import frame_events
-    from dfdc.augment import build_pipeline
     from efficientnet import create_model
 
     device = torch.device(args.device)
@@ -42,14 +41,8 @@ def main(argv=None) -> int:
             head.conv4.weight.zero_()
     overrides = {'width_coefficient': 0.25, 'depth_coefficient': 0.2} if args.tiny else {}
     name = 'efficientnet-b0' if args.tiny else 'efficientnet-b7'
-    members = {}
-    for run_name, preset, sequence in ENSEMBLE:
-        model = create_model(name, sequence_length=7 if sequence else None, **overrides).eval().to(device)
-        model.set_swish(memory_efficient=False)
-        members[preset] = EnsembleModel(preset, model, build_pipeline(preset), sequence)
-    from dfdc.inference import Ensemble
-    ensemble = Ensemble.__new__(Ensemble)
-    ensemble.device, ensemble.batch_size, ensemble.members = device, 32, members
+    ensemble = Ensemble({preset: create_model(name, sequence_length=7 if sequence else None, **overrides)
+                         for _, preset, sequence in ENSEMBLE}, device, batch_size=32)
     crops = {'sequence': 77, 'large_crop': 38, 'random_erasing': 37}
     images = {k: np.random.default_rng(1).integers(0, 255, (n, 224, 192, 3), dtype=np.uint8) for k, n in crops.items()}
     if device.type == 'cuda':
@@ -84,8 +77,9 @@ def main(argv=None) -> int:
     results['per video, decode overlapped'] = {'wall_s': stats([max(medians['decode'], models)])}
     memory = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == 'cuda' else None
     print(f'{"tiny" if args.tiny else "B7"} on {device}: decode {medians["decode"]:.3f}, '
-          f'detect {medians["detect"]:.3f}, classify {medians["classify"]:.3f} s/video; {max(medians["decode"], models):.3f} s/video with decoding '
-          f'overlapped' + (f'; GPU memory peak {memory:.2f} GiB' if memory is not None else ''))
+          f'detect {medians["detect"]:.3f}, classify {medians["classify"]:.3f} s/video; '
+          f'{max(medians["decode"], models):.3f} s/video with decoding overlapped'
+          + (f'; GPU memory peak {memory:.2f} GiB' if memory is not None else ''))
     report('prediction per video (GPU benchmark)', results, 'per video, decode overlapped', args.json,
            {'device': str(device), 'tiny': args.tiny, 'videos': videos_count, 'gpu_memory_gib': memory})
     return 0

@@ -43,7 +43,8 @@ class KeepAll:
     def close(self): pass
 
 inference.frame_events = lambda paths, queue_frames=8: KeepAll(keep_all_frames(paths))
-predictor = inference.Predictor(OpenCVDetector(), inference.Ensemble(Path(sys.argv[1]), resolve_device('cpu')))
+ensemble = inference.Ensemble.load(Path(sys.argv[1]), resolve_device('cpu'))
+predictor = inference.Predictor(OpenCVDetector(), ensemble)
 results = list(predictor.predict_all([Path(p) for p in sys.argv[2:]]))
 print(json.dumps([r.score for r in results]))
 '''
@@ -54,7 +55,8 @@ from pathlib import Path
 import dfdc.inference as inference
 from dfdc.detectors import OpenCVDetector
 from dfdc.devices import resolve_device
-predictor = inference.Predictor(OpenCVDetector(), inference.Ensemble(Path(sys.argv[1]), resolve_device('cpu')))
+ensemble = inference.Ensemble.load(Path(sys.argv[1]), resolve_device('cpu'))
+predictor = inference.Predictor(OpenCVDetector(), ensemble)
 '''
 
 

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import torch
 
+from efficientnet.model import strip_module_prefix
+
 from .cli import UserError
 from .devices import resolve_device
 
@@ -54,7 +56,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     state = torch.load(path, map_location='cpu', weights_only=True)
     if isinstance(state, dict) and 'state_dict' in state and isinstance(state['state_dict'], dict):
         state = state['state_dict']
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    state = strip_module_prefix(state)
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 

@@ -21,8 +21,15 @@ def read_labels(path: Path) -> dict[str, int]:
     return {row['filename']: int(float(row['label'])) for row in csv.DictReader(io.StringIO(text))}
 
 
-def read_submission(path: Path) -> dict[str, float]:
-    return {row['filename']: float(row['label']) for row in csv.DictReader(io.StringIO(path.read_text()))}
+def read_submission(path: Path, skip_incomplete: bool = False) -> dict[str, float]:
+    """`filename,label` rows. `skip_incomplete`: a missing file is empty and rows without both fields (the last
+    line of a `.partial` file cut by a kill) are left out, for resuming; otherwise they are errors."""
+    if skip_incomplete and not path.is_file():
+        return {}
+    rows = csv.DictReader(io.StringIO(path.read_text()))
+    if skip_incomplete:
+        return {row['filename']: float(row['label']) for row in rows if row.get('filename') and row.get('label')}
+    return {row['filename']: float(row['label']) for row in rows}
 
 
 def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:

@@ -22,7 +22,7 @@ import torch
 
 from efficientnet import create_model, model_spec_from_json
 
-from .augment import FramePipeline, build_pipeline
+from .augment import IMAGENET_MEAN, IMAGENET_STD, FramePipeline, build_pipeline
 from .clips import crop_window
 from .detectors import FaceDetector, load_state_dict
 from .scoring import DEFAULT_SCORE, video_score
@@ -61,18 +61,20 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def published_spec(sequence: bool) -> dict[str, Any]:
+    """The architecture of the published weights: B7, with 7-frame 3D expand convolutions for the sequence run."""
+    return {'name': 'efficientnet-b7', 'overrides': {}, 'sequence_length': WINDOW if sequence else None}
+
+
 def load_classifier(path: Path, sequence: bool) -> torch.nn.Module:
     """A final weights file in its architecture: from the JSON beside it, else the published B7."""
     spec_path = path.with_suffix('.json')
-    spec = None
+    spec = published_spec(sequence)
     if spec_path.is_file():
         spec = json.loads(spec_path.read_text())
         if spec.get('sha256') and spec['sha256'] != sha256_file(path):
             raise ValueError(f'{path} does not match the SHA-256 in {spec_path.name}; re-run copy_weights.py')
-    kwargs = model_spec_from_json(spec)
-    if spec is None and sequence:
-        kwargs['sequence_length'] = WINDOW
-    model = create_model(**kwargs)
+    model = create_model(**model_spec_from_json(spec))
     model.load_state_dict(load_state_dict(path), strict=True)
     return model.eval()
 
@@ -88,18 +90,27 @@ class EnsembleModel:
 class Ensemble:
     """The three classifiers; CUDA with FP16 autocast when the device is CUDA, else FP32."""
 
-    def __init__(self, models_path: Path, device: torch.device, batch_size: int = 32):
+    def __init__(self, models: dict[str, torch.nn.Module], device: torch.device, batch_size: int = 32):
+        """`models` maps each pipeline preset of ENSEMBLE to its classifier."""
         self.device, self.batch_size = device, batch_size
         self.members = {}
+        for _, preset, sequence in ENSEMBLE:
+            model = models[preset].eval().to(device)
+            model.set_swish(memory_efficient=False)
+            self.members[preset] = EnsembleModel(preset, model, build_pipeline(preset), sequence)
+
+    @classmethod
+    def load(cls, models_path: Path, device: torch.device, batch_size: int = 32) -> 'Ensemble':
+        """The final weights in MODELS_PATH under the published names."""
+        models = {}
         for run_name, preset, sequence in ENSEMBLE:
             path = weights_path(models_path, run_name)
             if not path.is_file():
                 from .cli import UserError
                 raise UserError(f'model weights {path} do not exist; run copy_weights.py or download the published '
                                 'weights into MODELS_PATH')
-            model = load_classifier(path, sequence).to(device)
-            model.set_swish(memory_efficient=False)
-            self.members[preset] = EnsembleModel(preset, model, build_pipeline(preset), sequence)
+            models[preset] = load_classifier(path, sequence)
+        return cls(models, device, batch_size)
 
     @torch.no_grad()
     def probabilities(self, name: str, images: np.ndarray) -> np.ndarray:
@@ -107,8 +118,8 @@ class Ensemble:
         member = self.members[name]
         step = self.batch_size - self.batch_size % WINDOW if member.sequence else self.batch_size
         step = max(step, WINDOW if member.sequence else 1)
-        mean = torch.tensor([0.485, 0.456, 0.406], device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         outputs = []
         for start in range(0, len(images), step):
             batch = torch.from_numpy(images[start:start + step]).to(self.device).permute(0, 3, 1, 2).float() / 255
@@ -246,7 +257,7 @@ class Predictor:
                 self._take_crops(state, ring)
             timings['crop'] += time.perf_counter() - start
             # Frames before this are needed only by live tracks that have not taken their crops yet.
-            keep_from = min([kept + 1] + [s.needed_from() for s in map(lambda t: states[id(t)], tracker.active)])
+            keep_from = min([kept + 1] + [states[id(track)].needed_from() for track in tracker.active])
             for index in [k for k in ring if k < keep_from]:
                 del ring[index]
         live = {id(t) for t in tracker.active} | {id(t) for t in tracker.finished}

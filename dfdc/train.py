@@ -179,6 +179,17 @@ def make_optimizer(model: nn.Module, args: argparse.Namespace, warmup: bool) -> 
     return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=True)
 
 
+def enter_phase(model: nn.Module, args: argparse.Namespace, warmup: bool, distributed: Distributed):
+    """Optimizer, LR scheduler and DDP wrapper of a phase: the warm-up (`_fc` only, no scheduler, no DDP: its
+    gradients are averaged by hand) or the main phase (everything, linear decay, DDP when distributed)."""
+    set_warmup(model, warmup)
+    optimizer = make_optimizer(model, args, warmup)
+    if warmup:
+        return optimizer, None, None
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, args.max_iters))
+    return optimizer, scheduler, nn.parallel.DistributedDataParallel(model) if distributed.enabled else None
+
+
 def _rng_state(mixup_rng: np.random.Generator) -> dict:
     state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.random.get_rng_state(),
              'mixup': mixup_rng.bit_generator.state}
@@ -288,11 +299,7 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
             for tensor in model.state_dict().values():
                 dist.broadcast(tensor, src=0)
     warmup = step < args.warmup_iters
-    set_warmup(model, warmup)
-    optimizer = make_optimizer(model, args, warmup)
-    scheduler = None if warmup else torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda it: lr_factor(it, args.max_iters))
-    ddp = None if warmup or not distributed.enabled else nn.parallel.DistributedDataParallel(model)
+    optimizer, scheduler, ddp = enter_phase(model, args, warmup, distributed)
     if resume_state is not None:
         optimizer.load_state_dict(resume_state['optimizer'])
         if scheduler is not None and resume_state['scheduler'] is not None:
@@ -315,11 +322,7 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
             break
         if warmup and step >= args.warmup_iters:
             warmup = False
-            set_warmup(model, False)
-            optimizer = make_optimizer(model, args, False)
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, args.max_iters))
-            if distributed.enabled:
-                ddp = nn.parallel.DistributedDataParallel(model)
+            optimizer, scheduler, ddp = enter_phase(model, args, warmup, distributed)
         real, fake = real.to(device, non_blocking=True), fake.to(device, non_blocking=True)
         batch, frames = real.shape[:2]
         # One mixing weight per frame for the frame models, one per sequence for the sequence model.
