@@ -18,7 +18,7 @@ from tqdm import tqdm
 from dfdc.cli import UserError, get_args_parser, run_main
 from dfdc.config import load_config
 from dfdc.detectors import build_detector
-from dfdc.devices import resolve_device
+from dfdc.devices import PRECISIONS, resolve_device
 from dfdc.evaluation import read_submission
 from dfdc.fileio import atomic_write_bytes, ensure_dir
 from dfdc.inference import DETECTOR_WEIGHTS_NAME, Ensemble, Predictor, find_videos
@@ -34,6 +34,9 @@ def main(argv=None) -> int:
     parser.add_argument('--detector', choices=('dsfd', 'opencv'), default='dsfd')
     parser.add_argument('--detector-weights', default=None, help=f'default: MODELS_PATH/{DETECTOR_WEIGHTS_NAME}')
     parser.add_argument('--device', default='auto', help='auto (CUDA if available), cpu, cuda or cuda:N')
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                        help='fp32 computes what the published predictor computed; fp16 or bf16 autocast is faster '
+                             'and changes scores slightly (see README)')
     parser.add_argument('--batch-size', type=int, default=None,
                         help='classifier batch size (default: 32 on CUDA, 8 on the CPU, where activations '
                              'dominate memory)')
@@ -66,9 +69,10 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     if todo:
         weights = args.detector_weights or config.MODELS_PATH / DETECTOR_WEIGHTS_NAME
-        detector = build_detector(args.detector, weights=weights, device=str(device), resize='long')
+        detector = build_detector(args.detector, weights=weights, device=str(device), resize='rcnn',
+                                  precision=args.precision)
         batch_size = args.batch_size or (32 if device.type == 'cuda' else 8)
-        predictor = Predictor(detector, Ensemble.load(config.MODELS_PATH, device, batch_size))
+        predictor = Predictor(detector, Ensemble.load(config.MODELS_PATH, device, batch_size, args.precision))
     totals: dict[str, float] = {}
     start = time.perf_counter()
     unscored = 0

@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     size, seconds = ('320x180', 1) if args.tiny else ('1920x1080', 10)
     videos = [make_1080p_video(seconds=seconds, size=size)] * videos_count
     torch.manual_seed(0)
-    detector = DSFDDetector(None, device=device, resize='long', batch_size=DETECTOR_BATCH_SIZE)
+    detector = DSFDDetector(None, device=device, resize='rcnn', batch_size=DETECTOR_BATCH_SIZE)
     with torch.no_grad():  # random weights: keep face scores low so NMS and tracking stay as cheap as on real video
         for head in detector.model.conf:
             head.conv4.weight.zero_()
@@ -55,10 +55,10 @@ def main(argv=None) -> int:
         detection_frames = []
         for event in frame_events([video]):
             if event and event[0] == 'frame' and event[1] % DETECT_EVERY == 0:
-                detection_frames.append(detector.downscale(event[2])[0])
+                detection_frames.append(detector.prepare(event[2]))
         decode = time.perf_counter() - start
         start = time.perf_counter()
-        detector.detect(detection_frames[:2] if args.tiny else detection_frames)
+        detector.detect_prepared(detection_frames[:2] if args.tiny else detection_frames)
         if device.type == 'cuda':
             torch.cuda.synchronize()
         detect = time.perf_counter() - start

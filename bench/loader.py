@@ -49,7 +49,7 @@ def main(argv=None) -> int:
             make_clip(root / 'p' / f'fake{k}.mp4_0_0_0', args.size, 2 * k + 1)
             pairs.append((f'p/real{k}.mp4_0_0_0', f'p/fake{k}.mp4_0_0_0'))
         random.seed(0)
-        params = [draw_compression_params() for _ in pairs]
+        params = [draw_compression_params(p=1.0) for _ in pairs]
         dataset = TrackPairDataset(root, pairs, FRAME_MODEL_FRAMES, build_pipeline('random_erasing'), compression_p=1.0)
 
         def published():

@@ -1,8 +1,11 @@
 """Augmentations of the solution: H.264 re-encoding of face clips, and the per-frame pipelines as presets.
 
-Every random draw comes from Python's `random` (and torch's RNG for random-erasing noise), and a group of images
-that must be transformed identically (a real frame and its fake; all frames of a sequence) replays one RNG state,
-so the same geometry, colour operations and erasing box reach every image of the group.
+The published training composed albumentations 0.4.3 transforms with timm's AutoAugment and random erasing. Every
+random draw comes from Python's `random`, in the published order, the probability checks that albumentations
+makes even for transforms that always apply included, so one state of `random` gives the published transform;
+random-erasing noise comes from torch's generator. Images that must be transformed identically (a real frame and
+its fake; all frames of a sequence) replay the state of `random` only (`TrackPairDataset`), as published: they
+get the same geometry, colour operations and erasing rectangle, but independent erasing noise.
 """
 from __future__ import annotations
 
@@ -28,17 +31,6 @@ AUTOAUGMENT_POLICY = 'original-mstd0.5'
 
 SOURCE_FPS = 30
 TUNES = ('film', 'animation', 'grain', 'stillimage', 'fastdecode', 'zerolatency')
-
-
-@contextlib.contextmanager
-def replayable_rng() -> Iterator[callable]:
-    """Yield `replay()`, which resets Python's and torch's RNG to their state on entry."""
-    python_state, torch_state = random.getstate(), torch.random.get_rng_state()
-
-    def replay() -> None:
-        random.setstate(python_state)
-        torch.random.set_rng_state(torch_state)
-    yield replay
 
 
 @contextlib.contextmanager
@@ -68,18 +60,24 @@ class CompressionParams:
         return round(self.scale * height) // 2 * 2, round(self.scale * width) // 2 * 2
 
 
-def draw_compression_params(pix_fmt: str | None = None) -> CompressionParams:
-    """The published distributions: fps 15..29 or 30, scale U(0.25, 1) or 1, CRF 17..39, a random x264 tune."""
-    fps = random.randint(15, SOURCE_FPS - 1) if random.random() < 0.5 else SOURCE_FPS
-    scale = random.uniform(0.25, 1) if random.random() < 0.5 else 1.0
-    crf = random.randint(17, 39)
+def draw_compression_params(pix_fmt: str | None = None, p: float = 0.5) -> CompressionParams | None:
+    """The published draws (`TrackTransform.get_params`), in its order: None (no re-encoding) when
+    `random() > p`; fps `randrange(15, 30)` when `random() > 0.5`, else 30; scale `uniform(0.25, 1)` when
+    `random() > 0.5`, else 1; CRF `randrange(17, 40)`; a random x264 tune."""
+    if random.random() > p:
+        return None
+    fps = random.randrange(15, SOURCE_FPS) if random.random() > 0.5 else SOURCE_FPS
+    scale = random.uniform(0.25, 1) if random.random() > 0.5 else 1.0
+    crf = random.randrange(17, 40)
     tune = random.choice(TUNES)
     return CompressionParams(fps, scale, crf, tune, pix_fmt)
 
 
-def decoded_frame_index(index: int, num_decoded: int, track_length: int = 50) -> int:
-    """Which decoded frame stands for frame `index` of the original `track_length` frames."""
-    return int(np.clip(round(index / track_length * num_decoded), 0, num_decoded - 1))
+def decoded_frame_indices(indices: Sequence[int], num_decoded: int, track_length: int = 50) -> np.ndarray:
+    """Which decoded frames stand for frames `indices` of the original `track_length`: `round(i / 50 * n)`
+    clipped to [0, n - 1], in float32 as published (the rounding of halves depends on it)."""
+    scaled = (np.asarray(indices).astype(np.float32) / track_length) * num_decoded
+    return np.round(scaled).astype(np.int32).clip(0, num_decoded - 1)
 
 
 def _encode_args(params: CompressionParams, height: int, width: int) -> list[str]:
@@ -149,12 +147,28 @@ def _run(command: list[str]) -> None:
 # ------------------------------------------------------------------------------------------- frame pipelines
 
 def resize_shorter_side(image: np.ndarray, size: int) -> np.ndarray:
+    """albumentations' SmallestMaxSize: both sides times `size / shorter side`, rounded, bilinear."""
     height, width = image.shape[:2]
-    scale = size / min(height, width)
-    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
-    if (new_size[1], new_size[0]) == (height, width):
+    scale = size / float(min(width, height))
+    if scale == 1.0:
         return image
-    return cv2.resize(image, new_size, interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
+
+
+def normalization_constants() -> tuple[np.ndarray, np.ndarray]:
+    """albumentations' Normalize: `255 * mean` and `1 / (255 * std)` of ImageNet, in float32 as it computes them."""
+    mean = np.array(IMAGENET_MEAN, np.float32) * np.float32(255)
+    inverse_std = np.reciprocal(np.array(IMAGENET_STD, np.float32) * np.float32(255), dtype=np.float32)
+    return mean, inverse_std
+
+
+def normalize(image: np.ndarray) -> torch.Tensor:
+    """An RGB uint8 H x W x 3 image as the normalised float32 3 x H x W tensor the models take."""
+    mean, inverse_std = normalization_constants()
+    normalized = image.astype(np.float32)
+    normalized -= mean
+    normalized *= inverse_std
+    return torch.from_numpy(np.ascontiguousarray(normalized.transpose(2, 0, 1)))
 
 
 def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -173,8 +187,8 @@ def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class FramePipeline:
-    """Resize the shorter side, optionally pad, then (training) flip, random crop, AutoAugment, normalise and
-    random-erase; (evaluation) centre crop and normalise. The presets below are the solution's three."""
+    """Resize the shorter side and optionally pad; then (training) flip, random crop, AutoAugment, normalise and
+    random-erase, or (evaluation) centre crop and normalise. The presets below are the solution's three."""
 
     shorter_side: int = INPUT_HEIGHT
     pad: bool = False
@@ -187,24 +201,17 @@ class FramePipeline:
     def __post_init__(self):
         from timm.data.auto_augment import auto_augment_transform
         from timm.data.random_erasing import RandomErasing
+        # timm's transforms_imagenet_train hyperparameters for a 224 x 192 input (no interpolation given, so
+        # each geometric operation draws bilinear or bicubic).
         hparams = {'translate_const': int(min(self.height, self.width) * 0.45),
                    'img_mean': tuple(min(255, round(255 * m)) for m in IMAGENET_MEAN)}
         self.autoaugment = auto_augment_transform(AUTOAUGMENT_POLICY, hparams)
         self.random_erasing = (RandomErasing(self.random_erasing_p, mode='pixel', max_count=1, device='cpu')
                                if self.random_erasing_p > 0 else None)
-        self._mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
     def geometry(self, image: np.ndarray) -> np.ndarray:
         image = resize_shorter_side(image, self.shorter_side)
         return pad_to(image, self.height, self.width) if self.pad else image
-
-    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
-        image = np.ascontiguousarray(image)
-        if not image.flags.writeable:
-            image = image.copy()
-        tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)
-        return (tensor - self._mean) / self._std
 
     def evaluate_geometry(self, image: np.ndarray) -> np.ndarray:
         """Prediction's deterministic geometry: resize, pad, centre crop; RGB uint8 in, height x width x 3 out."""
@@ -212,35 +219,35 @@ class FramePipeline:
 
     def evaluate(self, image: np.ndarray) -> torch.Tensor:
         """Deterministic transform of one RGB uint8 image for prediction."""
-        return self.to_tensor(self.evaluate_geometry(image))
+        return normalize(self.evaluate_geometry(image))
 
-    def train_group(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
-        """Transform RGB uint8 images that share every random draw (same size required)."""
+    def train(self, image: np.ndarray) -> torch.Tensor:
+        """The training transform of one RGB uint8 image, drawing from Python's `random` exactly as the published
+        albumentations 0.4.3 `Compose` did: Compose and every transform first draw `random()` for their
+        probability check (also at p = 1; ToTensor alone draws nothing), RandomCrop draws its two offsets."""
         from PIL import Image
-        images = [self.geometry(image) for image in images]
-        height, width = images[0].shape[:2]
-        if any(image.shape[:2] != (height, width) for image in images):
-            raise ValueError('a group of images must share one size')
-        flip = random.random() < self.hflip_p
-        top = random.randint(0, height - self.height)
-        left = random.randint(0, width - self.width)
-        images = [image[top:top + self.height, left:left + self.width] for image in images]
-        if flip:
-            images = [image[:, ::-1] for image in images]
-        if random.random() < self.autoaugment_p:
-            augmented = []
-            with replayable_rng() as replay:
-                for image in images:
-                    replay()
-                    augmented.append(np.asarray(self.autoaugment(Image.fromarray(np.ascontiguousarray(image)))))
-            images = augmented
-        tensors = [self.to_tensor(image) for image in images]
+        draw = random.random
+        draw()                                  # Compose
+        draw()                                  # SmallestMaxSize
+        image = resize_shorter_side(image, self.shorter_side)
+        if self.pad:
+            draw()                              # PadIfNeeded
+            image = pad_to(image, self.height, self.width)
+        if draw() < self.hflip_p:               # HorizontalFlip
+            image = image[:, ::-1]
+        draw()                                  # RandomCrop
+        top_fraction, left_fraction = draw(), draw()
+        top = int((image.shape[0] - self.height) * top_fraction)
+        left = int((image.shape[1] - self.width) * left_fraction)
+        image = image[top:top + self.height, left:left + self.width]
+        if draw() < self.autoaugment_p:         # AutoAugment
+            image = np.asarray(self.autoaugment(Image.fromarray(np.ascontiguousarray(image))))
+        draw()                                  # Normalize
+        tensor = normalize(image)
         if self.random_erasing is not None:
-            with replayable_rng() as replay:
-                for tensor in tensors:
-                    replay()
-                    self.random_erasing(tensor)
-        return tensors
+            draw()                              # the erasing wrapper (p = 1)
+            self.random_erasing(tensor)
+        return tensor
 
 
 PIPELINES = {

@@ -31,12 +31,13 @@ log = logging.getLogger('dfdc')
 class ClipChoice:
     """The random draws for one aligned track: where the clip starts and whose middle box sets the crop."""
     start_idx: int
-    use_fake_box: bool
+    use_real_box: bool
 
 
 def draw_clip_choices(aligned_tracks: Sequence[tuple[str, str, AlignedTrack]],
                       seed: int = EXTRACTION_SEED) -> list[ClipChoice | None]:
-    """The published draws, made for the whole list in order so that every shard sees the same ones.
+    """The published draws, made for the whole list in order so that every shard sees the same ones:
+    `random.randint(0, len - 8)`, then `random.choice([False, True])` (True: the real track's box).
 
     Tracks with fewer than 8 entries draw nothing and get None.
     """
@@ -47,19 +48,26 @@ def draw_clip_choices(aligned_tracks: Sequence[tuple[str, str, AlignedTrack]],
             choices.append(None)
             continue
         start_idx = rng.randint(0, len(track) - TRACK_ENTRIES)
-        choices.append(ClipChoice(start_idx, rng.random() < 0.5))
+        choices.append(ClipChoice(start_idx, rng.choice([False, True])))
     return choices
 
 
 def crop_window(bbox: Sequence[float], width: int, height: int,
                 multiplier: float = BOX_MULTIPLIER) -> tuple[int, int, int, int]:
-    """The box scaled by `multiplier` about its centre and clipped to the frame, as integer pixels."""
-    x1, y1, x2, y2 = (float(v) for v in bbox)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    half_w, half_h = (x2 - x1) * multiplier / 2, (y2 - y1) * multiplier / 2
-    xmin, ymin = max(int(cx - half_w), 0), max(int(cy - half_h), 0)
-    xmax, ymax = min(int(cx + half_w), width), min(int(cy + half_h), height)
-    return xmin, ymin, xmax, ymax
+    """The box scaled by `multiplier` about its centre and clipped to the frame, as integer pixels.
+
+    The published arithmetic, operation for operation, since `int()` truncation turns the last bit into a pixel:
+    the box's width and height are differences in the box's own precision (float32 in prediction, where boxes
+    are interpolated float32 arrays; float64 in stage 4), everything after that in float64 (NumPy 1.x promoted
+    a float32 scalar with a Python number to float64); the window's far edges are its near edges plus the width.
+    """
+    xmin, ymin, xmax, ymax = bbox
+    box_width, box_height = float(xmax - xmin), float(ymax - ymin)
+    x_center, y_center = float(xmin) + box_width / 2, float(ymin) + box_height / 2
+    box_width, box_height = box_width * multiplier, box_height * multiplier
+    left, top = x_center - box_width / 2, y_center - box_height / 2
+    right, bottom = left + box_width, top + box_height
+    return max(int(left), 0), max(int(top), 0), min(int(right), width), min(int(bottom), height)
 
 
 def clip_name(relpath: str, start_frame: int, xmin: int, ymin: int) -> str:
@@ -72,7 +80,8 @@ def is_complete_clip(folder: Path, length: int = TRACK_LENGTH) -> bool:
 
 def _write_clip(video: Path, folder: Path, start_frame: int, window: tuple[int, int, int, int],
                 boxes: np.ndarray) -> int:
-    """Crop frames start_frame .. start_frame + 49 into `folder` as PNGs; returns how many frames there were."""
+    """Crop frames start_frame .. start_frame + 49 into `folder` as PNGs and write `boxes` (all boxes of this
+    video's side of the aligned track) minus the crop origin; returns how many frames there were."""
     xmin, ymin, xmax, ymax = window
     count = 0
     for index, frame in iter_frames(video, start=start_frame, stop=start_frame + TRACK_LENGTH):
@@ -85,12 +94,11 @@ def _write_clip(video: Path, folder: Path, start_frame: int, window: tuple[int, 
 
 def extract_clip_pair(config: Config, real: str, fake: str, track: AlignedTrack, choice: ClipChoice) -> str:
     """Write the real and the fake clip of one aligned track; returns 'written', 'exists' or a skip reason."""
-    entries = track[choice.start_idx:choice.start_idx + TRACK_ENTRIES]
     start_frame = track[choice.start_idx][0] * DETECTOR_STEP
     _, real_box, fake_box = track[choice.start_idx + TRACK_ENTRIES // 2]
     data = config.DFDC_DATA_PATH
     info = video_info(data / real)
-    window = crop_window(fake_box if choice.use_fake_box else real_box, info.width, info.height)
+    window = crop_window(real_box if choice.use_real_box else fake_box, info.width, info.height)
     if window[2] <= window[0] or window[3] <= window[1]:
         return 'empty crop window'
     targets = {video: config.clips_root / clip_name(video, start_frame, window[0], window[1]) for video in (real, fake)}
@@ -100,7 +108,7 @@ def extract_clip_pair(config: Config, real: str, fake: str, track: AlignedTrack,
     if (fake_info.width, fake_info.height) != (info.width, info.height):
         return f'frame size differs from the original ({fake_info.width}x{fake_info.height})'
     # Both clips are written to temporary folders first, so a pair is never left half-written by a failure.
-    boxes = {real: [e[1] for e in entries], fake: [e[2] for e in entries]}
+    boxes = {real: [entry[1] for entry in track], fake: [entry[2] for entry in track]}
     for folder in targets.values():
         if folder.exists() and not is_complete_clip(folder):
             log.warning('%s: incomplete clip folder from an earlier run; rewriting it', folder)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from .augment import (FramePipeline, compress_clips, decoded_frame_index, draw_compression_params, seeded)
+from .augment import FramePipeline, compress_clips, decoded_frame_indices, draw_compression_params, seeded
 from .clips import TRACK_LENGTH
 
 COMPRESSION_P = 0.5
@@ -30,10 +30,13 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 class TrackPairDataset(Dataset):
-    """`(real, fake)` float tensors F x 3 x 224 x 192, transformed identically.
+    """`(real, fake)` float tensors F x 3 x 224 x 192, transformed as the published dataset did.
 
-    `sequence=False`: each of the F frames draws its own transform (shared by the real and the fake frame).
-    `sequence=True`: one transform for all F frames of both clips.
+    The real clip's frames are transformed first, then the state of Python's `random` is rewound and the fake
+    clip's frames replay the same draws, so frame k of the fake gets frame k of the real's transform (torch's
+    generator, and so the random-erasing noise, is not rewound). `sequence=False`: each of the F frames draws
+    its own transform. `sequence=True`: the state is rewound before every frame, so all F frames of both clips
+    share one transform.
     """
 
     def __init__(self, clips_root: Path, pairs: Sequence[tuple[str, str]], frames: Sequence[int],
@@ -48,29 +51,35 @@ class TrackPairDataset(Dataset):
     def load_frames(self, index: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The wanted RGB frames of the real and fake clip, re-encoded together with probability 0.5."""
         folders = [self.clips_root / clip for clip in self.pairs[index]]
-        if random.random() < self.compression_p:
+        params = draw_compression_params(self.pix_fmt, self.compression_p)
+        if params is not None:
             first = cv2.imread(str(folders[0] / '0.png'))
             if first is None:
                 raise FileNotFoundError(f'cannot read {folders[0] / "0.png"}')
-            params = draw_compression_params(self.pix_fmt)
             decoded = compress_clips(folders, params, *first.shape[:2])
-            return tuple([clip[decoded_frame_index(i, len(clip), TRACK_LENGTH)] for i in self.frames]
+            return tuple([clip[k] for k in decoded_frame_indices(self.frames, len(clip), TRACK_LENGTH)]
                          for clip in decoded)
         return tuple([read_rgb(folder / f'{i}.png') for i in self.frames] for folder in folders)
+
+    def transform_clip(self, frames: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """The training transform of one clip's frames; in sequence mode every frame replays the same state."""
+        if not self.sequence:
+            return [self.pipeline.train(frame) for frame in frames]
+        state = random.getstate()
+        tensors = []
+        for frame in frames:
+            random.setstate(state)
+            tensors.append(self.pipeline.train(frame))
+        return tensors
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, sample_seed = key
         with seeded(sample_seed):
             real, fake = self.load_frames(index)
-            if self.sequence:
-                tensors = self.pipeline.train_group(real + fake)
-                real_t, fake_t = tensors[:len(real)], tensors[len(real):]
-            else:
-                real_t, fake_t = [], []
-                for real_frame, fake_frame in zip(real, fake):
-                    r, f = self.pipeline.train_group([real_frame, fake_frame])
-                    real_t.append(r)
-                    fake_t.append(f)
+            state = random.getstate()
+            real_t = self.transform_clip(real)
+            random.setstate(state)
+            fake_t = self.transform_clip(fake)
         return torch.stack(real_t), torch.stack(fake_t)
 
 

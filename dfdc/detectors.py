@@ -5,19 +5,21 @@ and the synthetic data.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from efficientnet.model import strip_module_prefix
 
 from .cli import UserError
-from .devices import resolve_device
+from .devices import autocast, check_precision, resolve_device
 
 KEEP_THRESHOLD = 0.3
 DSFD_TARGET_SIZE = 512
@@ -28,11 +30,11 @@ class FaceDetector(Protocol):
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Boxes (float32 N x 4, x1 y1 x2 y2 in frame pixels) and scores (float32 N) per BGR uint8 frame."""
 
-    def downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        """The frame reduced to the resolution the detector works at, and the factor back to frame pixels.
+    def prepare(self, frame: np.ndarray) -> Any:
+        """What the detector keeps of a frame while a caller gathers a batch (smaller than the frame)."""
 
-        Detecting on the reduced frame gives the same boxes (divided by the factor), so a caller can keep
-        small frames instead of full ones while it gathers a batch."""
+    def detect_prepared(self, prepared: Sequence[Any]) -> list[Detections]:
+        """`detect` on frames already passed through `prepare`."""
 
 
 def _downscale(frame: np.ndarray, max_side: int, interpolation: int) -> tuple[np.ndarray, float]:
@@ -60,77 +62,109 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-class DSFDDetector:
-    """DSFD on batches of frames.
+@dataclasses.dataclass
+class PreparedFrame:
+    """A frame as the network sees it (mean subtracted, resized, unpadded) and what maps boxes back."""
+    image: torch.Tensor | np.ndarray   # 3 x h x w float32 tensor ('rcnn') or h x w x 3 float32 array ('area')
+    frame_size: tuple[int, int]        # height, width of the frame
+    resized_size: tuple[int, int]      # height, width of `image`
+    factor: float = 1.0                # 'area': the resize factor f
 
-    `resize='area'` (stage 1): each frame scaled by `sqrt(512*512 / (H*W))` with area interpolation, no padding.
-    `resize='long'` (prediction): longer side to 512 (bilinear), the batch zero-padded to a multiple of 32.
+
+class DSFDDetector:
+    """DSFD on batches of frames, with the two published input transforms.
+
+    `resize='area'` (stage 1, `detect_faces_on_videos.py`): the frame scaled by `f = sqrt(512*512 / (H*W))` with
+    OpenCV's area interpolation, minus the BGR mean, no padding; relative boxes times `(w_resized / f,
+    h_resized / f)`, computed in float64 and stored as float32, as the published `detect_on_image`.
+    `resize='rcnn'` (prediction, `predict.py`): torchvision's `GeneralizedRCNNTransform(512, 512, mean, std 1)` as
+    the published predictor used it: the float frame minus the mean, bilinear `interpolate` with `512 / min side`
+    (or `512 / max side` when that would exceed 512, output size floored), the batch zero-padded to a multiple of
+    32; relative boxes times the UNPADDED resized width and height, then times `W / w_resized` in x and
+    `H / h_resized` in y, in float32. (When a batch is padded, boxes shrink towards the origin: a published quirk
+    the published weights were evaluated with.)
+    `precision` is 'fp32' (the published computation), 'fp16' or 'bf16' (autocast, for speed).
     """
+
+    MEAN = (104.0, 117.0, 123.0)
 
     def __init__(self, weights: str | os.PathLike | None, device: str | torch.device | None = 'auto',
                  resize: str = 'area', batch_size: int = 16, keep_threshold: float = KEEP_THRESHOLD,
-                 half: bool | None = None):
+                 precision: str = 'fp32'):
         from dsfd import SSD
-        if resize not in ('area', 'long'):
-            raise ValueError(f'resize must be area or long, got {resize}')
+        if resize not in ('area', 'rcnn'):
+            raise ValueError(f'resize must be area or rcnn, got {resize}')
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.model = SSD()
         if weights is not None:
             self.model.load_state_dict(load_state_dict(weights), strict=True)
         self.model.eval().to(self.device)
-        self.half = self.device.type == 'cuda' if half is None else half
+        self.precision = check_precision(precision)
         self.resize, self.batch_size, self.keep_threshold = resize, batch_size, keep_threshold
-        self._mean = np.array((104, 117, 123), np.float32)
+        self._mean_array = np.array(self.MEAN, np.float32)
+        self._mean_tensor = torch.tensor(self.MEAN, dtype=torch.float32, device=self.device).view(3, 1, 1)
 
-    def _prepare(self, frame: np.ndarray) -> tuple[np.ndarray, float, float]:
+    def prepare(self, frame: np.ndarray) -> PreparedFrame:
         height, width = frame.shape[:2]
         if self.resize == 'area':
-            scale = math.sqrt(DSFD_TARGET_SIZE * DSFD_TARGET_SIZE / (height * width))
-            image = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        else:
+            factor = math.sqrt(DSFD_TARGET_SIZE * DSFD_TARGET_SIZE / (height * width))
+            image = cv2.resize(frame, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+            image = image.astype(np.float32) - self._mean_array
+            return PreparedFrame(image, (height, width), image.shape[:2], factor)
+        scale = DSFD_TARGET_SIZE / min(height, width)
+        if max(height, width) * scale > DSFD_TARGET_SIZE:
             scale = DSFD_TARGET_SIZE / max(height, width)
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            image = frame if size == (width, height) else cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
-        # Relative network coordinates map back through the resized (unpadded) size to the frame.
-        return image.astype(np.float32) - self._mean, width / image.shape[1], height / image.shape[0]
-
-    def downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        if self.resize != 'long':
-            return frame, 1.0
-        return _downscale(frame, DSFD_TARGET_SIZE, cv2.INTER_LINEAR)
+        tensor = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1).float()
+        tensor = tensor - self._mean_tensor
+        tensor = F.interpolate(tensor[None], scale_factor=scale, mode='bilinear', align_corners=False,
+                               recompute_scale_factor=True)[0]
+        return PreparedFrame(tensor, (height, width), tuple(tensor.shape[1:]))
 
     @torch.no_grad()
-    def _run(self, images: list[np.ndarray]) -> tuple[np.ndarray, tuple[int, int]]:
-        pad = 32 if self.resize == 'long' else 1
-        height = max(i.shape[0] for i in images)
-        width = max(i.shape[1] for i in images)
-        height, width = -(-height // pad) * pad, -(-width // pad) * pad
-        batch = np.zeros((len(images), height, width, 3), np.float32)
+    def _run(self, images: list[torch.Tensor]) -> torch.Tensor:
+        """Face rows [score, x1, y1, x2, y2] relative to the (padded) network input, per image."""
+        pad = 32 if self.resize == 'rcnn' else 1
+        height = -(-max(i.shape[1] for i in images) // pad) * pad
+        width = -(-max(i.shape[2] for i in images) // pad) * pad
+        batch = images[0].new_zeros((len(images), 3, height, width))
         for k, image in enumerate(images):
-            batch[k, :image.shape[0], :image.shape[1]] = image
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
-            output = self.model(x)
-        return output[:, 1].float().cpu().numpy(), (height, width)
+            batch[k, :, :image.shape[1], :image.shape[2]] = image
+        with autocast(self.device, self.precision):
+            output = self.model(batch)
+        return output[:, 1].float().cpu().numpy()
+
+    def _boxes_to_frame(self, rows: np.ndarray, prepared: PreparedFrame) -> np.ndarray:
+        height, width = prepared.frame_size
+        resized_h, resized_w = prepared.resized_size
+        if self.resize == 'area':
+            scale = np.array([resized_w / prepared.factor, resized_h / prepared.factor] * 2)
+            return (rows[:, 1:5].astype(np.float64) * scale).astype(np.float32)
+        boxes = rows[:, 1:5] * np.array([resized_w, resized_h] * 2, np.float32)
+        return boxes * np.array([width / resized_w, height / resized_h] * 2, np.float32)
+
+    def detect_prepared(self, prepared: Sequence[PreparedFrame]) -> list[Detections]:
+        results: list[Detections] = []
+        for start in range(0, len(prepared), self.batch_size):
+            chunk = prepared[start:start + self.batch_size]
+            # Stage 1 never pads, so one network batch holds frames of one resized size only.
+            groups: dict[tuple, list[int]] = {}
+            for k, item in enumerate(chunk):
+                groups.setdefault(item.resized_size if self.resize == 'area' else (), []).append(k)
+            found: dict[int, Detections] = {}
+            for indices in groups.values():
+                images = [chunk[k].image for k in indices]
+                if self.resize == 'area':
+                    images = [torch.from_numpy(i).permute(2, 0, 1).to(self.device) for i in images]
+                for k, rows in zip(indices, self._run(images)):
+                    rows = rows[rows[:, 0] > self.keep_threshold]
+                    found[k] = (self._boxes_to_frame(rows, chunk[k]), rows[:, 0].astype(np.float32))
+            results.extend(found[k] for k in range(len(chunk)))
+        return results
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         results: list[Detections] = []
         for start in range(0, len(frames), self.batch_size):
-            prepared = [self._prepare(f) for f in frames[start:start + self.batch_size]]
-            # Stage 1 never pads, so a batch only holds frames of one resized size.
-            groups: dict[tuple, list[int]] = {}
-            for k, (image, _, _) in enumerate(prepared):
-                groups.setdefault(image.shape if self.resize == 'area' else (), []).append(k)
-            batch_results: dict[int, Detections] = {}
-            for indices in groups.values():
-                output, (in_h, in_w) = self._run([prepared[k][0] for k in indices])
-                for row, k in zip(output, indices):
-                    image, sx, sy = prepared[k]
-                    keep = row[:, 0] > self.keep_threshold
-                    row = row[keep]
-                    boxes = row[:, 1:5] * np.array([in_w * sx, in_h * sy, in_w * sx, in_h * sy], np.float32)
-                    batch_results[k] = (boxes.astype(np.float32), row[:, 0].astype(np.float32))
-            results.extend(batch_results[k] for k in range(len(prepared)))
+            results.extend(self.detect_prepared([self.prepare(f) for f in frames[start:start + self.batch_size]]))
         return results
 
 
@@ -146,8 +180,15 @@ class OpenCVDetector:
             raise UserError(f'cannot load the Haar cascade {path}; reinstall opencv-python-headless 4.x')
         self.min_neighbors, self.scale_factor, self.keep_threshold = min_neighbors, scale_factor, keep_threshold
 
-    def downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+    def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         return _downscale(frame, self.MAX_SIDE, cv2.INTER_AREA)
+
+    def detect_prepared(self, prepared: Sequence[tuple[np.ndarray, float]]) -> list[Detections]:
+        results = []
+        for small, scale in prepared:
+            boxes, scores = self.detect_one(small)
+            results.append(((boxes * scale).astype(np.float32), scores))
+        return results
 
     def detect_one(self, frame: np.ndarray) -> Detections:
         height, width = frame.shape[:2]
@@ -170,11 +211,11 @@ class OpenCVDetector:
 
 
 def build_detector(name: str, weights: str | os.PathLike | None = None, device: str | None = 'auto',
-                   resize: str = 'area', batch_size: int = 16) -> FaceDetector:
+                   resize: str = 'area', batch_size: int = 16, precision: str = 'fp32') -> FaceDetector:
     if name == 'opencv':
         return OpenCVDetector()
     if name == 'dsfd':
         if weights is None:
             raise UserError('the dsfd detector needs --weights (external_data/WIDERFace_DSFD_RES152.pth)')
-        return DSFDDetector(weights, device=device, resize=resize, batch_size=batch_size)
+        return DSFDDetector(weights, device=device, resize=resize, batch_size=batch_size, precision=precision)
     raise UserError(f'unknown detector {name!r}; use dsfd or opencv')

@@ -22,9 +22,10 @@ import torch
 
 from efficientnet import create_model, model_spec_from_json
 
-from .augment import IMAGENET_MEAN, IMAGENET_STD, FramePipeline, build_pipeline
+from .augment import FramePipeline, build_pipeline, normalization_constants
 from .clips import crop_window
 from .detectors import FaceDetector, load_state_dict
+from .devices import autocast, check_precision
 from .scoring import DEFAULT_SCORE, video_score
 from .tracking import (PREDICT_TRACKER_T_MIN, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, TRACKER_SIGMA_L,
                        OnlineIoUTracker, interpolate_track)
@@ -88,11 +89,15 @@ class EnsembleModel:
 
 
 class Ensemble:
-    """The three classifiers; CUDA with FP16 autocast when the device is CUDA, else FP32."""
+    """The three classifiers, in FP32 (the published computation) unless `precision` asks for autocast."""
 
-    def __init__(self, models: dict[str, torch.nn.Module], device: torch.device, batch_size: int = 32):
+    def __init__(self, models: dict[str, torch.nn.Module], device: torch.device, batch_size: int = 32,
+                 precision: str = 'fp32'):
         """`models` maps each pipeline preset of ENSEMBLE to its classifier."""
-        self.device, self.batch_size = device, batch_size
+        self.device, self.batch_size, self.precision = device, batch_size, check_precision(precision)
+        mean, inverse_std = normalization_constants()
+        self._mean = torch.from_numpy(mean).to(device).view(1, 3, 1, 1)
+        self._inverse_std = torch.from_numpy(inverse_std).to(device).view(1, 3, 1, 1)
         self.members = {}
         for _, preset, sequence in ENSEMBLE:
             model = models[preset].eval().to(device)
@@ -100,7 +105,8 @@ class Ensemble:
             self.members[preset] = EnsembleModel(preset, model, build_pipeline(preset), sequence)
 
     @classmethod
-    def load(cls, models_path: Path, device: torch.device, batch_size: int = 32) -> 'Ensemble':
+    def load(cls, models_path: Path, device: torch.device, batch_size: int = 32,
+             precision: str = 'fp32') -> 'Ensemble':
         """The final weights in MODELS_PATH under the published names."""
         models = {}
         for run_name, preset, sequence in ENSEMBLE:
@@ -110,7 +116,7 @@ class Ensemble:
                 raise UserError(f'model weights {path} do not exist; run copy_weights.py or download the published '
                                 'weights into MODELS_PATH')
             models[preset] = load_classifier(path, sequence)
-        return cls(models, device, batch_size)
+        return cls(models, device, batch_size, precision)
 
     @torch.no_grad()
     def probabilities(self, name: str, images: np.ndarray) -> np.ndarray:
@@ -118,13 +124,12 @@ class Ensemble:
         member = self.members[name]
         step = self.batch_size - self.batch_size % WINDOW if member.sequence else self.batch_size
         step = max(step, WINDOW if member.sequence else 1)
-        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         outputs = []
         for start in range(0, len(images), step):
-            batch = torch.from_numpy(images[start:start + step]).to(self.device).permute(0, 3, 1, 2).float() / 255
-            batch = (batch - mean) / std
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == 'cuda'):
+            batch = torch.from_numpy(images[start:start + step]).to(self.device).permute(0, 3, 1, 2).float()
+            # albumentations' Normalize, as the published predictor: (x - 255 mean) * (1 / (255 std)) in float32.
+            batch = (batch - self._mean) * self._inverse_std
+            with autocast(self.device, self.precision):
                 logits = member.model(batch)
             outputs.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
         return np.concatenate(outputs) if outputs else np.zeros(0, np.float32)
@@ -217,7 +222,7 @@ class Predictor:
                 _, kept, frame = event
                 ring[kept] = frame
                 if kept % DETECT_EVERY == 0:
-                    pending.append((kept, *self.detector.downscale(frame)))
+                    pending.append((kept, self.detector.prepare(frame)))
                     if len(pending) >= self.detector_batch_size:
                         self._detect(pending, tracker, states, ring, timings, any_face)
                         pending = []
@@ -241,12 +246,12 @@ class Predictor:
     def _detect(self, pending, tracker: OnlineIoUTracker, states: dict, ring: dict, timings: dict,
                 any_face: list) -> None:
         start = time.perf_counter()
-        results = self.detector.detect([small for _, small, _ in pending])
+        results = self.detector.detect_prepared([prepared for _, prepared in pending])
         timings['detect'] += time.perf_counter() - start
-        for (kept, _, scale), (boxes, scores) in zip(pending, results):
+        for (kept, _), (boxes, scores) in zip(pending, results):
             any_face[0] = any_face[0] or len(boxes) > 0
             start = time.perf_counter()
-            tracker.update([{'bbox': tuple(float(v) for v in box * scale), 'score': float(score)}
+            tracker.update([{'bbox': tuple(float(v) for v in box), 'score': float(score)}
                             for box, score in zip(boxes, scores)])
             timings['track'] += time.perf_counter() - start
             start = time.perf_counter()
@@ -291,13 +296,16 @@ class Predictor:
         state.seq_done = entry - 1
 
     def _crop(self, frame: np.ndarray, box: np.ndarray, kind: str, flip: bool) -> np.ndarray | None:
+        """The model-size RGB input of one face: 1.5x crop, flipped (before the resize, pad and centre crop, as
+        published: with an odd margin the centre crop of the flipped face is not the flipped centre crop)."""
         height, width = frame.shape[:2]
         x1, y1, x2, y2 = crop_window(box, width, height, CROP_MULTIPLIER)
         if x2 <= x1 or y2 <= y1:
             return None
         face = cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2RGB)
-        image = self.ensemble.members[kind].pipeline.evaluate_geometry(face)
-        return np.ascontiguousarray(image[:, ::-1]) if flip else image
+        if flip:
+            face = np.ascontiguousarray(face[:, ::-1])
+        return self.ensemble.members[kind].pipeline.evaluate_geometry(face)
 
     def _classify(self, path: Path, step: int, kept_tracks: list[dict], states: dict, frames_read: int,
                   timings: dict) -> VideoResult:
@@ -322,14 +330,19 @@ class Predictor:
                 if len(windows[slot]) == WINDOW:
                     batches['sequence'].extend((track_index, (state.first + entry) * step, image)
                                                for entry, image in sorted(windows[slot], key=lambda x: x[0]))
-        all_probs = []
+        per_track: dict[tuple[int, str], list[np.ndarray]] = defaultdict(list)
         for kind, items in batches.items():
             if not items:
                 continue
             probs = self.ensemble.probabilities(kind, np.stack([image for _, _, image in items]))
             for (track_index, frame_number, _), p in zip(items, probs):
                 results[track_index].probabilities[kind].append((frame_number, round(float(p), 6)))
-            all_probs.extend(probs.tolist())
+                per_track[track_index, kind].append(p)
+        # The published order: every track's sequence probabilities, then per track its large-crop model's
+        # and its random-erasing model's (the score's float32 sums depend on the order).
+        order = [(t, 'sequence') for t in range(len(results))]
+        order += [(t, kind) for t in range(len(results)) for kind in ('large_crop', 'random_erasing')]
+        all_probs = np.array([p for key in order for p in per_track.get(key, [])], np.float32)
         timings['classify'] = time.perf_counter() - start
         return VideoResult(str(path), video_score(all_probs), None, frames_read, results, timings)
 

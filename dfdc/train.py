@@ -84,8 +84,10 @@ def get_args_parser(preset: TrainPreset) -> argparse.ArgumentParser:
                         help='efficientnet-pytorch state dict to start from, or "none" to train from scratch')
     parser.add_argument('--run-name', default=preset.run_name)
     parser.add_argument('--seed', type=int, default=preset.seed)
-    parser.add_argument('--max-iters', type=int, default=MAX_ITERS)
-    parser.add_argument('--warmup-iters', type=int, default=WARMUP_ITERS, help='iterations training only _fc')
+    parser.add_argument('--max-iters', type=int, default=MAX_ITERS,
+                        help='iterations in all, the warm-up included (one counter over both phases, as published)')
+    parser.add_argument('--warmup-iters', type=int, default=WARMUP_ITERS,
+                        help='the first iterations, which train only _fc')
     parser.add_argument('--batch-size', type=int, default=BATCH_SIZE, help='pairs per process')
     parser.add_argument('--num-workers', type=int, default=NUM_WORKERS)
     parser.add_argument('--lr', type=float, default=BASE_LR)
@@ -161,9 +163,10 @@ def usable_pairs(config: Config, pairs: Sequence[tuple[str, str]], warn: bool = 
     return usable
 
 
-def lr_factor(iteration: int, max_iters: int) -> float:
-    """Linear decay of the main phase: lr * (MAX_ITERS - it) / MAX_ITERS."""
-    return (max_iters - iteration) / max_iters
+def lr_factor(full_model_steps: int, max_iters: int) -> float:
+    """Linear decay of the main phase, `(MAX_ITERS - k) / MAX_ITERS` after k full-model steps: iteration 101
+    uses the base lr, iteration 100,000 uses base * 101 / 100,000 (the published LambdaLR)."""
+    return (max_iters - full_model_steps) / max_iters
 
 
 def set_warmup(model: nn.Module, warmup: bool) -> None:
@@ -265,7 +268,9 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     model = build_model(args, preset).to(device)
     # The same function either way; the memory-saving autograd version is slower on CPU.
     model.set_swish(memory_efficient=device.type == 'cuda')
-    total_steps = args.warmup_iters + args.max_iters
+    # One counter over both phases, as published: iterations 1..warmup train `_fc`, the rest the whole model,
+    # and snapshot_N is written at iteration N.
+    total_steps = args.max_iters
     step, resume_state = 0, None
     if args.resume:
         state_path = snapshots / STATE_FILE
@@ -312,6 +317,9 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     if distributed.is_main:
         SummaryWriter = _summary_writer_class()
         writer = SummaryWriter(str(ensure_dir(config.logs_dir(args.run_name))))
+    if writer is not None and step == 0:
+        # The published logs the main phase's learning rate at iteration 0, then after every scheduler step.
+        writer.add_scalar('train/max_lr', args.lr, 0)
     criterion = nn.BCEWithLogitsLoss()
     stop_at = total_steps if args.stop_after is None else min(total_steps, step + args.stop_after)
     losses: list[float] = []
@@ -343,19 +351,19 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
                 param.grad /= distributed.world_size
         scaler.step(optimizer)
         scaler.update()
+        step += 1
         if scheduler is not None:
             scheduler.step()
-        step += 1
+            if writer is not None:
+                writer.add_scalar('train/max_lr', max(group['lr'] for group in optimizer.param_groups), step)
         losses.append(loss.item())
         if writer is not None:
             writer.add_scalar('train/loss', losses[-1], step)
-            writer.add_scalar('train/max_lr', max_lr, step)
         bar.update()
         bar.set_postfix(loss=f'{losses[-1]:.4f}', lr=f'{max_lr:.2e}')
-        iteration = step - args.warmup_iters
-        if iteration > 0 and (iteration % args.snapshot_every == 0 or step == total_steps):
+        if step % args.snapshot_every == 0 or step == total_steps:
             if distributed.is_main:
-                save_snapshot(snapshots, iteration, model, optimizer, scheduler, step, mixup_rng)
+                save_snapshot(snapshots, step, model, optimizer, scheduler, step, mixup_rng)
             if distributed.enabled:
                 dist.barrier()
     bar.close()

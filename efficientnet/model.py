@@ -3,13 +3,24 @@
 The sequence model of the solution replaces, in every MBConv block whose expand ratio is not 1, the 1x1 expand
 convolution by a 3D convolution over time, kernel (3, 1, 1), padding (1, 0, 0), no bias, initialised with the 2D
 kernel divided by 3 on each temporal tap. Its parameter names equal the published checkpoints'.
+
+Padding: the published models were built, trained and evaluated with efficientnet-pytorch 0.6.3, whose static
+"same" padding is computed for every convolution from the GLOBAL image size (600 for B7). From 0.7 on, each block's
+padding comes from that block's own input size, which changes `_blocks.18._depthwise_conv` of B7 from (0, 1, 0, 1)
+to (1, 1, 1, 1) and so every output. `create_model` builds with the installed 0.7 release and then sets every
+padding the 0.6.3 way (`use_global_padding`). Why not pin 0.6.3: it is a 2020 sdist whose `from_name` takes a dict,
+its memory-efficient swish calls the deprecated `ctx.saved_variables`, and a diff of the two releases shows the
+padding is the only thing they compute differently; parameter names and shapes are the same.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+import math
+
 import torch
 from efficientnet_pytorch import EfficientNet
+from efficientnet_pytorch.utils import Conv2dStaticSamePadding
 from torch import nn
 
 SEQUENCE_LENGTH = 7
@@ -44,13 +55,39 @@ def inflate_kernel(weight_2d: torch.Tensor) -> torch.Tensor:
     return (weight_2d / TEMPORAL_KERNEL).unsqueeze(2).repeat(1, 1, TEMPORAL_KERNEL, 1, 1)
 
 
+def global_same_padding(kernel_size: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+                        image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """TensorFlow "same" padding (left, right, top, bottom) of a conv as if its input were the whole image."""
+    pads = []
+    for kernel, step, dil, size in zip(kernel_size, stride, dilation, image_size):
+        total = max((math.ceil(size / step) - 1) * step + (kernel - 1) * dil + 1 - size, 0)
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    return left, right, top, bottom
+
+
+def use_global_padding(model: EfficientNet) -> None:
+    """Set every static-padding convolution's padding from the global image size, as efficientnet-pytorch 0.6.3
+    did (see the module docstring). Models without an image size pad dynamically and are left as they are."""
+    image_size = model._global_params.image_size
+    if image_size is None:
+        return
+    image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    for module in model.modules():
+        if isinstance(module, Conv2dStaticSamePadding):
+            padding = global_same_padding(tuple(module.weight.shape[-2:]), tuple(module.stride),
+                                          tuple(module.dilation), image_size)
+            module.static_padding = nn.ZeroPad2d(padding) if any(padding) else nn.Identity()
+
+
 def create_model(name: str = 'efficientnet-b7', sequence_length: int | None = None, **overrides: Any) -> EfficientNet:
-    """An efficientnet-pytorch EfficientNet with `num_classes=1`.
+    """An efficientnet-pytorch EfficientNet with `num_classes=1` and efficientnet-pytorch 0.6.3's padding.
 
     `overrides` are efficientnet-pytorch global params (`width_coefficient`, `depth_coefficient`, `image_size`,
     `dropout_rate`, ...), so tests and the demo build tiny models through the same code.
     """
     model = EfficientNet.from_name(name, num_classes=1, **overrides)
+    use_global_padding(model)
     if sequence_length:
         for block in model._blocks:
             if block._block_args.expand_ratio != 1:

@@ -1,6 +1,7 @@
 """Stages 2-5 on the synthetic data, through the scripts."""
 import filecmp
 import pickle
+import random
 
 import cv2
 import numpy as np
@@ -30,17 +31,38 @@ def test_every_pair_names_two_complete_aligned_clips(pipeline):
         real_dir, fake_dir = config.clips_root / real_clip, config.clips_root / fake_clip
         assert is_complete_clip(real_dir) and is_complete_clip(fake_dir)
         assert len(list(real_dir.glob('*.png'))) == len(list(fake_dir.glob('*.png'))) == TRACK_LENGTH
-        boxes = np.fromfile(fake_dir / 'boxes.float32', np.float32)
-        assert boxes.shape == (8 * 4,) and np.fromfile(real_dir / 'boxes.float32', np.float32).shape == (32,)
         real_png, fake_png = cv2.imread(str(real_dir / '20.png')), cv2.imread(str(fake_dir / '20.png'))
         assert real_png.shape == fake_png.shape
 
 
+def test_boxes_file_holds_every_box_of_its_side_of_the_aligned_track(pipeline):
+    """As published: all N boxes of the aligned track (not only the clip's 8), minus the crop origin, float32."""
+    config, _, _ = pipeline
+    aligned = pickle.loads(config.aligned_tracks_path.read_bytes())
+    pairs = read_track_pairs(config.track_pairs_path)
+    for real_clip, fake_clip in pairs:
+        start, xmin, ymin = (int(v) for v in real_clip.rsplit('_', 3)[1:])
+        real_video, fake_video = real_clip.rsplit('_', 3)[0], fake_clip.rsplit('_', 3)[0]
+        track = next(t for r, f, t in aligned if (r, f) == (real_video, fake_video) and
+                     any(frame * 6 == start for frame, _, _ in t))
+        assert len(track) > 8
+        for clip, side in ((real_clip, 1), (fake_clip, 2)):
+            expected = np.array([entry[side] for entry in track], np.float32)
+            expected[:, [0, 2]] -= xmin
+            expected[:, [1, 3]] -= ymin
+            stored = np.fromfile(config.clips_root / clip / 'boxes.float32', np.float32)
+            assert stored.tolist() == expected.reshape(-1).tolist()
+
+
 def test_fake_clip_differs_from_real_only_around_the_face(pipeline):
     config, _, _ = pipeline
+    aligned = pickle.loads(config.aligned_tracks_path.read_bytes())
     for real_clip, fake_clip in read_track_pairs(config.track_pairs_path):
         boxes = np.fromfile(config.clips_root / fake_clip / 'boxes.float32', np.float32).reshape(-1, 4)
-        x1, y1, x2, y2 = boxes[4]
+        start = int(fake_clip.rsplit('_', 3)[1]) // 6
+        first = next(t for r, f, t in aligned if f == fake_clip.rsplit('_', 3)[0] and
+                     any(frame == start for frame, _, _ in t))[0][0]
+        x1, y1, x2, y2 = boxes[start - first + 4]
         frame = 24  # the middle detected entry's frame
         real = cv2.imread(str(config.clips_root / real_clip / f'{frame}.png')).astype(np.int16)
         fake = cv2.imread(str(config.clips_root / fake_clip / f'{frame}.png')).astype(np.int16)
@@ -80,10 +102,42 @@ def test_rerun_is_idempotent_and_two_shards_equal_one_run(pipeline, tmp_path, sy
     assert sharded.track_pairs_path.read_bytes() == config.track_pairs_path.read_bytes()
 
 
-def test_choices_are_drawn_for_the_whole_list_and_crop_is_clipped():
-    tracks = [('r', 'f', [(i, (0, 0, 1, 1), (0, 0, 1, 1)) for i in range(n)]) for n in (10, 3, 20)]
+def test_choices_are_the_published_draws_over_the_whole_list():
+    tracks = [('r', 'f', [(i, (0, 0, 1, 1), (0, 0, 1, 1)) for i in range(n)]) for n in (10, 3, 20, 8, 7, 31) * 30]
     choices = draw_clip_choices(tracks)
-    assert choices[1] is None and 0 <= choices[0].start_idx <= 2 and 0 <= choices[2].start_idx <= 12
+    random.seed(0xDEADFACE)
+    for (_, _, track), choice in zip(tracks, choices):
+        if len(track) < 8:
+            assert choice is None
+            continue
+        start_idx = random.randint(0, len(track) - 8)
+        use_real_box = random.choice([False, True])
+        assert (choice.start_idx, choice.use_real_box) == (start_idx, use_real_box)
+    assert {c.use_real_box for c in choices if c} == {False, True}
     assert draw_clip_choices(tracks) == choices
+
+
+def published_crop(bbox, width, height):
+    """The published crop arithmetic, written out with NumPy 1.x's promotion: float32 minus float32 stays
+    float32; a NumPy scalar with a Python number becomes float64."""
+    xmin, ymin, xmax, ymax = bbox
+    box_w, box_h = np.float64(xmax - xmin), np.float64(ymax - ymin)
+    xcenter, ycenter = np.float64(xmin) + box_w / 2, np.float64(ymin) + box_h / 2
+    box_w, box_h = box_w * 1.5, box_h * 1.5
+    xmin, ymin = xcenter - box_w / 2, ycenter - box_h / 2
+    xmax, ymax = xmin + box_w, ymin + box_h
+    return max(int(xmin), 0), max(int(ymin), 0), min(int(xmax), width), min(int(ymax), height)
+
+
+def test_crop_window_is_the_published_arithmetic():
+    rng = np.random.default_rng(0)
+    for _ in range(20000):
+        x1, x2 = sorted(rng.uniform(-50, 700, 2))
+        y1, y2 = sorted(rng.uniform(-50, 500, 2))
+        for box in (np.array([x1, y1, x2, y2], np.float32), (float(x1), float(y1), float(x2), float(y2))):
+            assert crop_window(box, 640, 480) == published_crop(box, 640, 480)
+    # Boxes where computing from the centre and half-size (x +- 1.5 w / 2) lands one pixel off.
+    assert crop_window(np.array([138.04582, 127.35219, 448.40915, 136.33708], np.float32), 640, 480)[2] == 526
+    assert crop_window(np.array([168.28468, 2.9317417, 582.86365, 204.58635], np.float32), 640, 480)[3] == 254
     assert crop_window((10, 20, 50, 60), 640, 360) == (0, 10, 60, 70)
     assert crop_window((600, 300, 640, 360), 640, 360) == (590, 285, 640, 360)

@@ -102,5 +102,5 @@ def test_published_detector_weights_load_strictly(tmp_path):
     path = tmp_path / 'WIDERFace_DSFD_RES152.fp16.pth'
     state = random_state_from_manifest(REFERENCE / 'dsfd_resnet152_state_dict.tsv')
     torch.save(state, path)
-    detector = DSFDDetector(path, device='cpu', resize='long')
+    detector = DSFDDetector(path, device='cpu', resize='rcnn')
     assert torch.equal(detector.model.state_dict()['loc.5.conv4.bias'], state['loc.5.conv4.bias'].float())

@@ -1,6 +1,10 @@
+import math
+
+import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dfdc.detectors import DSFDDetector, OpenCVDetector, build_detector
 from dfdc.tracking import iou
@@ -38,35 +42,60 @@ class _FixedSSD(torch.nn.Module):
         return output
 
 
-@pytest.mark.parametrize('resize, input_shape, expected', [
-    # area: scale sqrt(512*512 / (360*640)) = 1.0667 -> 683 x 384, no padding; box relative to the frame.
-    ('area', (384, 683), [160.0, 180.0, 320.0, 270.0]),
-    # long: longer side 512 -> 512 x 288, padded to 512 x 288 (already a multiple of 32).
-    ('long', (288, 512), [160.0, 180.0, 320.0, 270.0]),
-])
-def test_dsfd_detector_preprocessing_and_box_scaling(resize, input_shape, expected):
-    detector = DSFDDetector(None, device='cpu', resize=resize)
+RELATIVE_BOX = np.array([0.25, 0.5, 0.5, 0.75], np.float32)
+MEAN = np.array([104, 117, 123], np.float32)
+
+
+def test_stage_1_input_and_boxes_are_the_published_detect_on_image():
+    """SPEC stage 1: resize by f = sqrt(512 * 512 / (H * W)) with INTER_AREA, minus the mean; boxes are the relative
+    coordinates times (w_resized / f, h_resized / f), in float64, stored as float32."""
+    detector = DSFDDetector(None, device='cpu', resize='area')
     detector.model = _FixedSSD()
-    frame = np.full((360, 640, 3), 200, np.uint8)
+    frame = (np.random.default_rng(0).random((1080, 1920, 3)) * 255).astype(np.uint8)
     (boxes, scores), = detector.detect([frame])
-    seen = detector.model.inputs[0]
-    assert tuple(seen.shape[2:]) == input_shape
-    assert seen[0, :, 10, 10].tolist() == pytest.approx([200 - 104, 200 - 117, 200 - 123])
-    assert scores.tolist() == pytest.approx([0.95])
-    assert boxes[0].tolist() == pytest.approx(expected, rel=1e-3)
+    f = np.sqrt(512 * 512 / (1080 * 1920))
+    resized = cv2.resize(frame, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    expected_input = torch.from_numpy(resized.astype(np.float32) - MEAN).permute(2, 0, 1)
+    assert torch.equal(detector.model.inputs[0][0], expected_input)
+    h_resized, w_resized = resized.shape[:2]
+    scale = np.array([w_resized / f, h_resized / f, w_resized / f, h_resized / f])
+    expected = (RELATIVE_BOX.astype(np.float64) * scale).astype(np.float32)
+    assert boxes.dtype == np.float32 and boxes[0].tolist() == expected.tolist()
+    assert scores.tolist() == [np.float32(0.95)]
+    # Not the frame size: w_resized / f is 1919.6 here, so x2 is 0.2 px left of 0.5 * 1920.
+    assert abs(boxes[0, 2] - 0.5 * 1920) > 0.1
 
 
-def test_long_mode_pads_batch_to_multiple_of_32_and_maps_boxes_back():
-    detector = DSFDDetector(None, device='cpu', resize='long')
+@pytest.mark.parametrize('height, width', [(400, 600), (1080, 1920), (1920, 1080), (300, 500), (180, 320)])
+def test_predictor_input_and_boxes_are_the_published_rcnn_transform(height, width):
+    """SPEC prediction: float frame minus the mean, bilinear interpolate to floor(side * 512 / max side), zero-padded
+    to a multiple of 32; boxes are relative coordinates times the UNPADDED resized size, then W / w_resized in x and
+    H / h_resized in y, in float32."""
+    detector = DSFDDetector(None, device='cpu', resize='rcnn')
     detector.model = _FixedSSD()
-    frame = np.zeros((300, 500, 3), np.uint8)  # -> 512 x 307, padded to 512 x 320
+    frame = (np.random.default_rng(height).random((height, width, 3)) * 255).astype(np.uint8)
     (boxes, _), = detector.detect([frame])
-    seen = detector.model.inputs[0]
-    assert tuple(seen.shape[2:]) == (320, 512)
-    assert torch.all(seen[0, :, 307:] == 0)
-    # Relative to the padded input: y = 0.5 * 320 pixels of the resized image, i.e. 160 * 300 / 307 in the frame.
-    assert boxes[0].tolist() == pytest.approx([0.25 * 500, 0.5 * 320 * 300 / 307, 0.5 * 500, 0.75 * 320 * 300 / 307],
-                                              rel=1e-3)
+    scale = 512 / max(height, width)
+    h_resized, w_resized = math.floor(height * scale), math.floor(width * scale)
+    image = torch.from_numpy(frame.astype(np.float32) - MEAN).permute(2, 0, 1)[None]
+    resized = F.interpolate(image, size=(h_resized, w_resized), mode='bilinear', align_corners=False)[0]
+    padded = torch.zeros(3, math.ceil(h_resized / 32) * 32, math.ceil(w_resized / 32) * 32)
+    padded[:, :h_resized, :w_resized] = resized
+    assert torch.equal(detector.model.inputs[0][0], padded)
+    x_ratio, y_ratio = np.float32(width / w_resized), np.float32(height / h_resized)
+    expected = RELATIVE_BOX * np.array([w_resized, h_resized] * 2, np.float32)
+    expected = expected * np.array([x_ratio, y_ratio] * 2, np.float32)
+    assert boxes[0].tolist() == expected.tolist()
+
+
+def test_a_padded_batch_shrinks_boxes_towards_the_origin_as_published():
+    detector = DSFDDetector(None, device='cpu', resize='rcnn')
+    detector.model = _FixedSSD()
+    (boxes, _), = detector.detect([np.zeros((400, 600, 3), np.uint8)])  # 341 rows, padded to 352
+    assert tuple(detector.model.inputs[0].shape[2:]) == (352, 512)
+    assert torch.all(detector.model.inputs[0][0, :, 341:] == 0)
+    # y is relative to the padded 352 rows but scaled by the unpadded 341: 0.5 * 400, not 0.5 * 352 * 400 / 341.
+    assert boxes[0, 1] == pytest.approx(200, abs=1e-3) and boxes[0, 0] == pytest.approx(150, abs=1e-3)
 
 
 def test_unknown_detector_and_missing_weights_are_clear_errors(tmp_path):

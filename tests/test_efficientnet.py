@@ -1,7 +1,9 @@
+import math
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from efficientnet import TemporalConv, create_model, inflate_state_dict, load_pretrained
 from tests.test_dsfd import read_manifest
@@ -72,3 +74,33 @@ def test_load_pretrained_drops_classifier_and_inflates():
     assert torch.allclose(target.state_dict()[key][:, :, 0], two_d / 3)
     with pytest.raises(ValueError, match='do not fit'):
         load_pretrained(create_model('efficientnet-b0', width_coefficient=0.5, depth_coefficient=0.2), state)
+
+
+def padding_of_efficientnet_pytorch_0_6_3(kernel, stride, dilation, image_size=600):
+    """SPEC "Model construction": pad = max((ceil(600 / s) - 1) * s + (k - 1) * d + 1 - 600, 0) per axis, split
+    pad // 2 before and the rest after; as nn.ZeroPad2d's (left, right, top, bottom)."""
+    pad = max((math.ceil(image_size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - image_size, 0)
+    return (pad // 2, pad - pad // 2) * 2
+
+
+@pytest.mark.parametrize('sequence_length', [None, 7])
+def test_b7_pads_every_convolution_from_the_global_image_size(sequence_length):
+    model = create_model('efficientnet-b7', sequence_length=sequence_length)
+    convs = {name: m for name, m in model.named_modules() if hasattr(m, 'static_padding')}
+    assert len(convs) > 200
+    for name, conv in convs.items():
+        (kernel, _), (stride, _), (dilation, _) = conv.weight.shape[-2:], conv.stride, conv.dilation
+        expected = padding_of_efficientnet_pytorch_0_6_3(kernel, stride, dilation)
+        actual = tuple(getattr(conv.static_padding, 'padding', (0, 0, 0, 0)))
+        assert actual == expected, name
+    # The one convolution where efficientnet-pytorch 0.7 (padding from the block's own input size) differs.
+    assert convs['_blocks.18._depthwise_conv'].static_padding.padding == (0, 1, 0, 1)
+
+
+def test_b7_block_18_computes_the_0_6_3_convolution():
+    torch.manual_seed(0)
+    conv = create_model('efficientnet-b7')._blocks[18]._depthwise_conv
+    x = torch.randn(1, conv.in_channels, 28, 24)
+    expected = F.conv2d(F.pad(x, (0, 1, 0, 1)), conv.weight, None, 2, 0, 1, conv.groups)
+    with torch.no_grad():
+        assert torch.equal(conv(x), expected)

@@ -5,7 +5,10 @@ import shutil
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
+import torch
 
 from dfdc.config import load_config
 from dfdc.inference import WINDOW
@@ -129,3 +132,151 @@ def test_a_container_without_frame_rate_is_a_reason_not_a_crash(monkeypatch, syn
     predictor = inference.Predictor(OpenCVDetector(), ensemble=None)
     result = predictor.predict_video(next((synthetic_root / 'test_videos').glob('*.mp4')))
     assert result.score == 0.5 and result.reason == 'the container reports no frame rate' and result.tracks == []
+
+
+# ------------------------------------------------------------------ the published predictor, written out from SPEC
+
+def published_geometry(face, model):
+    """albumentations' SmallestMaxSize (+ PadIfNeeded for the large-crop model), CenterCrop(224, 192), Normalize
+    and ToTensor."""
+    face = published_resize_and_crop(face, model).astype(np.float32)
+    face -= np.array([0.485, 0.456, 0.406], np.float32) * np.float32(255.0)
+    face *= np.reciprocal(np.array([0.229, 0.224, 0.225], np.float32) * np.float32(255.0), dtype=np.float32)
+    return torch.from_numpy(np.moveaxis(face, -1, 0).astype(np.float32))
+
+
+def published_resize_and_crop(face, model):
+    shorter = 192 if model == 'large_crop' else 224
+    height, width = face.shape[:2]
+    scale = shorter / float(min(width, height))
+    if scale != 1.0:
+        face = cv2.resize(face, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
+    if model == 'large_crop':
+        rows, cols = face.shape[:2]
+        top, left = int(max(224 - rows, 0) / 2.0), int(max(192 - cols, 0) / 2.0)
+        face = cv2.copyMakeBorder(face, top, max(224 - rows, 0) - top, left, max(192 - cols, 0) - left,
+                                  cv2.BORDER_REFLECT_101)
+    y1, x1 = (face.shape[0] - 224) // 2, (face.shape[1] - 192) // 2
+    return face[y1:y1 + 224, x1:x1 + 192]
+
+
+def published_face(frame, bbox, flip):
+    """extract_face: a 1.5x box (NumPy 1.x arithmetic: float32 differences, then float64), RGB, flipped first."""
+    xmin, ymin, xmax, ymax = bbox
+    width, height = np.float64(xmax - xmin), np.float64(ymax - ymin)
+    xcenter, ycenter = np.float64(xmin) + width / 2, np.float64(ymin) + height / 2
+    width, height = width * 1.5, height * 1.5
+    xmin, ymin = xcenter - width / 2, ycenter - height / 2
+    xmax, ymax = xmin + width, ymin + height
+    xmin, xmax = max(int(xmin), 0), min(int(xmax), frame.shape[1])
+    ymin, ymax = max(int(ymin), 0), min(int(ymax), frame.shape[0])
+    face = cv2.cvtColor(frame[ymin:ymax, xmin:xmax], cv2.COLOR_BGR2RGB)
+    return face[:, ::-1].copy() if flip else face
+
+
+def published_predict(path, detector, models):
+    """SPEC "Prediction", in the published predictor's order: all kept frames in memory, detect every 3rd, IoU
+    tracks (t_min 7) interpolated per coordinate, per-track batches, probabilities concatenated as published."""
+    from dfdc.tracking import track_iou
+    capture = cv2.VideoCapture(str(path))
+    frame_count, fps = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), int(capture.get(cv2.CAP_PROP_FPS))
+    step, frames = round(fps / 15), []
+    for i in range(frame_count):
+        capture.grab()
+        if i % step == 0:
+            frames.append(capture.retrieve()[1])
+    detections = detector.detect(frames[::3])
+    tracks = track_iou([[{'bbox': tuple(box.tolist()), 'score': score} for box, score in zip(*frame)]
+                        for frame in detections], 0.3, 0.9, 0.3, 7)
+    interpolated = []
+    for track in tracks:
+        boxes = np.array(track['bboxes'], np.float32)
+        detected = np.arange(track['start_frame'] - 1, track['start_frame'] - 1 + len(boxes)) * 3
+        kept = np.arange(detected[0], detected[-1] + 1)
+        inter = np.zeros((len(kept), 4), np.float32)
+        for k in range(4):
+            inter[:, k] = np.interp(kept, detected, boxes[:, k])
+        interpolated.append(list(zip(kept, inter)))
+
+    def probabilities(model, faces):
+        with torch.no_grad():
+            return torch.sigmoid(models[model](torch.stack(faces))).flatten().numpy()
+
+    if not interpolated:
+        return np.zeros(0, np.float32), 0
+    sequence_scores, face_scores = [], []
+    for track in interpolated:
+        sequences = []
+        for i, (start, _) in enumerate(track[:-6:14]):
+            bbox = track[i * 14 + 3][1]
+            sequences += [published_geometry(published_face(frames[start + k], bbox, i % 2 == 0), 'sequence')
+                          for k in range(7)]
+        sequence_scores.append(probabilities('sequence', sequences))
+    for track in interpolated:
+        first, second = [], []
+        for i, (frame_index, bbox) in enumerate(track[::2]):
+            model = 'large_crop' if i % 4 < 2 else 'random_erasing'
+            (first if i % 4 < 2 else second).append(published_geometry(published_face(frames[frame_index], bbox,
+                                                                                      i % 2 == 0), model))
+        face_scores.append(np.concatenate((probabilities('large_crop', first),
+                                           probabilities('random_erasing', second))))
+    return np.concatenate((np.concatenate(sequence_scores), np.concatenate(face_scores))), len(interpolated)
+
+
+@pytest.mark.parametrize('box', [(100.3, 2.0, 181.1, 40.7), (3.5, 60.2, 70.9, 120.4), (150.0, 100.0, 205.3, 179.9),
+                                 (40.2, 30.1, 97.7, 101.3), (280.6, 20.2, 319.9, 75.5)])
+def test_face_crops_are_flipped_before_resize_pad_and_centre_crop(box):
+    """Where the resized crop's margin is odd, the centre crop of a flipped face is not the flipped centre crop."""
+    from dfdc.inference import ENSEMBLE, Ensemble, Predictor
+    from efficientnet import create_model
+    models = {preset: create_model('efficientnet-b0', sequence_length=7 if sequence else None, width_coefficient=0.25,
+                                   depth_coefficient=0.2) for _, preset, sequence in ENSEMBLE}
+    predictor = Predictor(None, Ensemble(models, torch.device('cpu')))
+    frame = (np.random.default_rng(1).random((180, 320, 3)) * 255).astype(np.uint8)
+    box = np.array(box, np.float32)
+    for model in ('sequence', 'large_crop', 'random_erasing'):
+        for flip in (False, True):
+            expected = published_resize_and_crop(published_face(frame, box, flip), model)
+            assert np.array_equal(predictor._crop(frame, box, model, flip), expected), (model, flip)
+
+
+def well_conditioned(model):
+    """Random weights that keep the signal alive through the network (default init makes the outputs constant)."""
+    torch.manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity='relu')
+        elif isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=module.in_features ** -0.5)
+    return model.eval()
+
+
+def test_streaming_predictor_computes_what_the_published_predictor_computed(synthetic_root):
+    from dfdc.detectors import OpenCVDetector
+    from dfdc.inference import ENSEMBLE, Ensemble, Predictor
+    from efficientnet import create_model
+    models = {preset: well_conditioned(create_model('efficientnet-b0', sequence_length=7 if sequence else None,
+                                                    width_coefficient=0.25, depth_coefficient=0.2))
+              for _, preset, sequence in ENSEMBLE}
+    ensemble = Ensemble(models, torch.device('cpu'), batch_size=8)
+    predictor = Predictor(OpenCVDetector(), ensemble)
+    checked = 0
+    for path in sorted((synthetic_root / 'test_videos').glob('*.mp4')):
+        result = predictor.predict_video(path)
+        expected, tracks = published_predict(path, OpenCVDetector(), models)
+        if not tracks:
+            assert result.reason is not None
+            continue
+        ours = [p for t in result.tracks for p in t.probabilities['sequence']]
+        ours = [p for _, p in ours]
+        ours += [p for t in result.tracks for k in ('large_crop', 'random_erasing') for _, p in t.probabilities[k]]
+        assert len(result.tracks) == tracks and len(ours) == len(expected) and expected.std() > 1e-3
+        assert np.abs(np.array(ours) - expected).max() < 1e-6, path.name  # details round to 6 decimals
+        assert result.score == pytest.approx(video_score_written_out(expected), abs=1e-6)
+        checked += 1
+    assert checked >= 2
+
+
+def video_score_written_out(track_probs):
+    from tests.test_scoring import published_video_score
+    return published_video_score(track_probs)

@@ -46,6 +46,43 @@ def test_warmup_trains_only_fc_in_eval_mode():
     assert model.training and all(p.requires_grad for p in model.parameters())
 
 
+def published_learning_rates(max_iters, warmup_iters, base_lr=0.005):
+    """The published loop, written out: `iteration` counts 1..MAX_ITERS over both phases; the warm-up uses its own
+    optimizer; LambdaLR((M - k) / M) steps after every iteration past the warm-up. Returns the full optimizer's lr
+    in effect at each iteration (None during the warm-up)."""
+    rates, k = [], 0
+    for iteration in range(1, max_iters + 1):
+        rates.append(None if iteration <= warmup_iters else base_lr * (max_iters - k) / max_iters)
+        if iteration > warmup_iters:
+            k += 1
+    return rates
+
+
+def test_published_schedule_counts_the_warmup_inside_max_iters():
+    rates = published_learning_rates(100_000, 100)
+    assert rates[100] == 0.005 and rates[-1] == pytest.approx(5.05e-6) and len(rates) == 100_000
+
+
+def test_training_runs_the_published_schedule(stages, monkeypatch):
+    config_path, _ = stages
+    used = []
+    original_step = torch.optim.SGD.step
+
+    def recording_step(self, *args, **kwargs):
+        used.append((len(self.param_groups[0]['params']), self.param_groups[0]['lr']))
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, 'step', recording_step)
+    train_main(PRESETS['re'], ['--config', str(config_path), *TINY, '--run-name', 'schedule', '--warmup-iters', '2',
+                               '--max-iters', '5', '--snapshot-every', '5', '--compression-p', '0'])
+    fc_params = 2
+    assert [count == fc_params for count, _ in used] == [True, True, False, False, False]
+    assert [lr for count, lr in used if count != fc_params] == pytest.approx(published_learning_rates(5, 2)[2:])
+    snapshots = load_config(config_path).snapshots_dir('schedule')
+    assert sorted(p.name for p in snapshots.glob('snapshot_*')) == ['snapshot_5.pth']
+    assert torch.load(snapshots / STATE_FILE, weights_only=False)['step'] == 5
+
+
 def test_lr_schedule_is_linear_decay_stepped_every_iteration():
     assert [lr_factor(it, 4) for it in range(4)] == [1.0, 0.75, 0.5, 0.25]
     param = torch.nn.Parameter(torch.zeros(1))
@@ -75,14 +112,14 @@ def test_each_script_runs_three_iterations_and_writes_snapshots(stages, key):
     config_path, _ = stages
     run_name = f'test-{key}'
     result = subprocess.run([sys.executable, str(REPO / SCRIPTS[key]), '--config', str(config_path), *TINY,
-                             '--run-name', run_name, '--warmup-iters', '1', '--max-iters', '2',
+                             '--run-name', run_name, '--warmup-iters', '1', '--max-iters', '3',
                              '--snapshot-every', '1'], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert '3 iterations' in result.stdout
     snapshots = load_config(config_path).snapshots_dir(run_name)
-    expected = [MODEL_SPEC_FILE, 'snapshot_1.pth', 'snapshot_2.pth', STATE_FILE]
+    expected = [MODEL_SPEC_FILE, 'snapshot_1.pth', 'snapshot_2.pth', 'snapshot_3.pth', STATE_FILE]
     assert sorted(p.name for p in snapshots.iterdir()) == expected
-    state = torch.load(snapshots / 'snapshot_2.pth', weights_only=True)
+    state = torch.load(snapshots / 'snapshot_3.pth', weights_only=True)
     model = create_model('efficientnet-b0', sequence_length=7 if key == 'seq' else None,
                          width_coefficient=0.25, depth_coefficient=0.2)
     model.load_state_dict(state, strict=True)
@@ -99,7 +136,7 @@ def test_resume_continues_at_the_right_iteration_with_the_same_result(stages):
     train_main(PRESETS['large_crop'], [*common, '--run-name', 'resume-split', '--stop-after', '3'])
     split = config.snapshots_dir('resume-split')
     assert sorted(p.name for p in split.glob('snapshot_*')) == ['snapshot_2.pth']
-    assert torch.load(split / STATE_FILE, weights_only=False)['step'] == 3
+    assert torch.load(split / STATE_FILE, weights_only=False)['step'] == 2
     train_main(PRESETS['large_crop'], [*common, '--run-name', 'resume-split', '--resume'])
     full = torch.load(config.snapshots_dir('resume-full') / 'snapshot_4.pth', weights_only=True)
     resumed = torch.load(split / 'snapshot_4.pth', weights_only=True)
