@@ -85,7 +85,12 @@ class TrackPairDataset(Dataset):
 
 class InfiniteBatchSampler(Sampler):
     """Batches of `(index, sample_seed)` from an endless stream of epochs, each epoch shuffled by a
-    DistributedSampler (`set_epoch`), so ranks see disjoint parts; `start_batch` resumes the stream."""
+    DistributedSampler (`set_epoch`), so ranks see disjoint parts; `start_batch` resumes the stream.
+
+    As the published loader (`shuffle=True, drop_last=True`, a new DataLoader per epoch), an epoch yields only
+    whole batches and the rest of its order is dropped; with fewer items than one batch (tiny data sets, where
+    the published loop would spin without a batch) batches run on into the next epoch instead.
+    """
 
     def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
                  start_batch: int = 0):
@@ -95,12 +100,27 @@ class InfiniteBatchSampler(Sampler):
                                           seed=seed, drop_last=False)
         self.batch_size, self.seed, self.start_batch = batch_size, seed, start_batch
         self.per_epoch = len(self.sampler)
+        self.batches_per_epoch = self.per_epoch // batch_size
 
     def _epoch(self, epoch: int) -> list[int]:
         self.sampler.set_epoch(epoch)
         return list(self.sampler)
 
+    def _seed(self, epoch: int, offset: int) -> int:
+        # The seed depends on where the sample sits in this rank's stream, not on any worker's state.
+        stream_position = epoch * self.per_epoch + offset
+        return (self.seed * 1_000_003 + self.sampler.rank * 7_919 + stream_position * 104_729) % 2 ** 31
+
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        if self.batches_per_epoch:
+            batch_index = self.start_batch
+            while True:
+                epoch, within = divmod(batch_index, self.batches_per_epoch)
+                order = self._epoch(epoch)
+                for offset in range(within * self.batch_size, self.batches_per_epoch * self.batch_size,
+                                    self.batch_size):
+                    yield [(order[k], self._seed(epoch, k)) for k in range(offset, offset + self.batch_size)]
+                    batch_index += 1
         position = self.start_batch * self.batch_size
         epoch, offset = divmod(position, self.per_epoch)
         order = self._epoch(epoch)
@@ -110,10 +130,7 @@ class InfiniteBatchSampler(Sampler):
                 if offset == self.per_epoch:
                     epoch, offset = epoch + 1, 0
                     order = self._epoch(epoch)
-                # The seed depends on where the sample sits in this rank's stream, not on any worker's state.
-                stream_position = epoch * self.per_epoch + offset
-                sample_seed = (self.seed * 1_000_003 + self.sampler.rank * 7_919 + stream_position * 104_729) % 2 ** 31
-                batch.append((order[offset], sample_seed))
+                batch.append((order[offset], self._seed(epoch, offset)))
                 offset += 1
             yield batch
 

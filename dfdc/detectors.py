@@ -59,7 +59,16 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and 'state_dict' in state and isinstance(state['state_dict'], dict):
         state = state['state_dict']
     state = strip_module_prefix(state)
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return {k: _batch_count(v) if k.endswith('num_batches_tracked') else v.float() if v.is_floating_point() else v
+            for k, v in state.items()}
+
+
+def _batch_count(value: torch.Tensor) -> torch.Tensor:
+    """BatchNorm's batch counter as int64. The published copy_weights.py cast it to FP16 too, where 100,000
+    overflows to inf; the count only matters with momentum None, which none of these models uses."""
+    if not value.is_floating_point():
+        return value
+    return torch.tensor(int(value) if torch.isfinite(value).all() else 0, dtype=torch.int64)
 
 
 @dataclasses.dataclass

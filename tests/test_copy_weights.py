@@ -75,10 +75,13 @@ def test_changed_weights_are_detected(tmp_path, synthetic_root):
 
 
 def random_state_from_manifest(manifest):
+    """Random weights in the published files' layout: every tensor FP16, the BatchNorm batch counters too (the
+    published copy_weights.py cast them, so 100,000 became inf)."""
     state = {}
     for name, shape, dtype in read_manifest(manifest):
         if dtype == 'int64':
-            state[name] = torch.tensor(0)
+            state[name] = torch.tensor(100_000).half()
+            assert torch.isinf(state[name])
         else:
             state[name] = torch.randn(shape).half()
     return state

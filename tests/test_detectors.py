@@ -104,3 +104,27 @@ def test_unknown_detector_and_missing_weights_are_clear_errors(tmp_path):
         build_detector('yolo')
     with pytest.raises(UserError, match='does not exist'):
         build_detector('dsfd', weights=tmp_path / 'missing.pth', device='cpu')
+
+
+class _AutocastProbe(_FixedSSD):
+    def forward(self, x):
+        self.autocast = torch.is_autocast_enabled('cpu'), torch.get_autocast_dtype('cpu')
+        return super().forward(x)
+
+
+def test_fp32_is_the_default_and_precision_selects_autocast(capsys):
+    import detect_faces_on_videos
+    import predict
+    for precision, expected in (('fp32', False), ('bf16', True)):
+        detector = DSFDDetector(None, device='cpu', resize='rcnn', precision=precision)
+        detector.model = _AutocastProbe()
+        detector.detect([np.zeros((90, 160, 3), np.uint8)])
+        assert detector.model.autocast[0] == expected
+        if expected:
+            assert detector.model.autocast[1] == torch.bfloat16
+    assert DSFDDetector(None, device='cpu').precision == 'fp32'
+    for script in (detect_faces_on_videos, predict):
+        with pytest.raises(SystemExit):
+            script.main(['--help'])
+        text = ' '.join(capsys.readouterr().out.split())
+        assert '--precision {fp32,fp16,bf16}' in text and '(default: fp32)' in text.split('--precision')[-1]

@@ -97,12 +97,18 @@ def test_lr_schedule_is_linear_decay_stepped_every_iteration():
 
 
 def test_sampler_resumes_the_same_stream_and_splits_ranks():
-    full = InfiniteBatchSampler(5, 3, seed=1)
+    full = InfiniteBatchSampler(7, 3, seed=1)
     stream = [b for _, b in zip(range(6), full)]
-    resumed = [b for _, b in zip(range(3), InfiniteBatchSampler(5, 3, seed=1, start_batch=3))]
+    resumed = [b for _, b in zip(range(3), InfiniteBatchSampler(7, 3, seed=1, start_batch=3))]
     assert resumed == stream[3:]
-    epoch0 = sorted(i for batch in stream for i, _ in batch)[:5]
-    assert sorted(i for i, _ in sum(stream, [])[:5]) == sorted(range(5)) and epoch0
+    # As the published DataLoader(shuffle=True, drop_last=True): two whole batches per epoch of 7, the rest dropped.
+    for epoch in range(3):
+        items = [i for i, _ in stream[2 * epoch] + stream[2 * epoch + 1]]
+        assert len(set(items)) == 6
+    assert len({seed for batch in stream for _, seed in batch}) == 18
+    tiny = [b for _, b in zip(range(4), InfiniteBatchSampler(2, 3, seed=1))]
+    assert all(len(batch) == 3 for batch in tiny), 'fewer items than a batch: batches run across epochs'
+    assert [b for _, b in zip(range(2), InfiniteBatchSampler(2, 3, seed=1, start_batch=2))] == tiny[2:]
     ranks = [set(i for i, _ in next(iter(InfiniteBatchSampler(6, 3, seed=1, rank=r, world_size=2)))) for r in (0, 1)]
     assert ranks[0].isdisjoint(ranks[1])
 
