@@ -1,8 +1,9 @@
 """Score a submission: log loss as Kaggle computes it, ROC AUC, accuracy at 0.5, mean score per class.
 
-    python evaluate.py --submission submission.csv --labels test_labels.csv [--plot roc.png]
+    python evaluate.py --submission submission.csv --labels test_labels.csv [--plot roc.png] [--reference other.csv]
 
-`--labels` is a `filename,label` CSV (1 = fake) or a DFDC `metadata.json`.
+`--labels` is a `filename,label` CSV (1 = fake) or a DFDC `metadata.json`. `--reference` prints how far the scores
+are from another submission's (say, `predict.py --precision bf16` against the FP32 default).
 """
 from __future__ import annotations
 
@@ -12,19 +13,32 @@ import sys
 from pathlib import Path
 
 from dfdc.cli import UserError, run_main
-from dfdc.evaluation import evaluate, plot, read_labels, read_submission
+from dfdc.evaluation import compare_submissions, evaluate, plot, read_labels, read_submission
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--submission', required=True)
-    parser.add_argument('--labels', required=True)
+    parser.add_argument('--labels', default=None)
+    parser.add_argument('--reference', default=None, help='another submission to compare the scores with')
     parser.add_argument('--plot', default=None, help='PNG with the ROC curve and score histograms')
     parser.add_argument('--json', default=None, help='write the metrics as JSON here')
     args = parser.parse_args(argv)
-    for path in (args.submission, args.labels):
-        if not Path(path).is_file():
+    if args.labels is None and args.reference is None:
+        parser.error('give --labels, --reference or both')
+    for path in (args.submission, args.labels, args.reference):
+        if path is not None and not Path(path).is_file():
             raise UserError(f'{path} does not exist')
+    if args.reference:
+        try:
+            difference = compare_submissions(read_submission(Path(args.submission)),
+                                             read_submission(Path(args.reference)))
+        except ValueError as error:
+            raise UserError(f'cannot compare: {error}') from None
+        print(f'against {args.reference}: {difference["videos"]} videos, score difference max '
+              f'{difference["max_abs_difference"]:.2e} mean {difference["mean_abs_difference"]:.2e}')
+    if args.labels is None:
+        return 0
     try:
         metrics = evaluate(read_submission(Path(args.submission)), read_labels(Path(args.labels)))
     except (ValueError, KeyError) as error:

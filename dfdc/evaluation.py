@@ -32,6 +32,16 @@ def read_submission(path: Path, skip_incomplete: bool = False) -> dict[str, floa
     return {row['filename']: float(row['label']) for row in rows}
 
 
+def compare_submissions(submission: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
+    """Absolute score differences over the videos both submissions score."""
+    common = sorted(set(submission) & set(reference))
+    if not common:
+        raise ValueError('the two submissions share no video')
+    differences = np.abs(np.array([submission[name] - reference[name] for name in common]))
+    return {'videos': len(common), 'max_abs_difference': float(differences.max()),
+            'mean_abs_difference': float(differences.mean())}
+
+
 def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
     """Kaggle's binary log loss, probabilities clipped to [1e-15, 1 - 1e-15]."""
     p = np.clip(np.asarray(probs, np.float64), EPS, 1 - EPS)

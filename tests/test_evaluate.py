@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from dfdc.evaluation import evaluate, log_loss, read_labels
+from dfdc.evaluation import compare_submissions, evaluate, log_loss, read_labels
 from tests.conftest import REPO
 
 
@@ -37,3 +37,14 @@ def test_script_with_metadata_labels_and_plot(tmp_path):
     assert result.returncode == 0, result.stderr
     assert 'ROC AUC 1.0000' in result.stdout and f'log loss {-(math.log(0.9) + math.log(0.7)) / 2:.4f}' in result.stdout
     assert (tmp_path / 'roc.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_reference_compares_two_submissions(tmp_path):
+    (tmp_path / 'a.csv').write_text('filename,label\na.mp4,0.9\nb.mp4,0.3\nc.mp4,0.5\n')
+    (tmp_path / 'b.csv').write_text('filename,label\na.mp4,0.8\nb.mp4,0.35\nd.mp4,0.5\n')
+    assert compare_submissions({'a': 0.9, 'b': 0.3}, {'a': 0.8, 'b': 0.35, 'c': 1.0}) == pytest.approx(
+        {'videos': 2, 'max_abs_difference': 0.1, 'mean_abs_difference': 0.075})
+    result = subprocess.run([sys.executable, str(REPO / 'evaluate.py'), '--submission', str(tmp_path / 'a.csv'),
+                             '--reference', str(tmp_path / 'b.csv')], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert '2 videos, score difference max 1.00e-01 mean 7.50e-02' in result.stdout
