@@ -101,6 +101,7 @@ class DSFDDetector:
                  resize: str = 'area', batch_size: int = 16, keep_threshold: float = KEEP_THRESHOLD,
                  precision: str = 'fp32'):
         from dsfd import SSD
+        resize = {'long': 'rcnn'}.get(resize, resize)  # 'long' (longer side 512) is the earlier name
         if resize not in ('area', 'rcnn'):
             raise ValueError(f'resize must be area or rcnn, got {resize}')
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
