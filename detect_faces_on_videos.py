@@ -6,6 +6,7 @@ Writes `ARTIFACTS_PATH/detections/<relpath>/detections.pkl` per video; existing 
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from dfdc.cli import get_args_parser, run_main
@@ -25,11 +26,14 @@ def main(argv=None) -> int:
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='fp32 as published; fp16 or bf16 autocast is faster and moves boxes slightly')
+    parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
+                        help='NHWC weights and inputs: faster, the same numbers up to float rounding')
     args = parser.parse_args(argv)
     config = load_config(args.config)
     config.require_exists('DFDC_DATA_PATH')
     detector = build_detector(args.detector, weights=args.weights, device=args.device, resize='area',
-                              batch_size=args.batch_size, precision=args.precision)
+                              batch_size=args.batch_size, precision=args.precision,
+                              channels_last=args.channels_last)
     counts = run_detection_stage(config, detector, args.part, args.num_parts, batch_size=args.batch_size)
     print(f'stage 1: {counts["videos"]} videos in part {args.part + 1}/{args.num_parts}: {counts["detected"]} '
           f'detected, {counts["skipped"]} already done, {counts["failed"]} unreadable')

@@ -4,9 +4,12 @@
 
 By default scores DFDC_DATA_PATH/test_videos/**/*.mp4 and writes SUBMISSION_PATH (`filename,label`, sorted).
 A video that cannot be read, has no frames or no face tracks scores 0.5, and the reason goes to --details.
+`--part I --num_parts K` scores the I-th of K shards into `<output stem>.partI-of-K.csv`; `--merge --num_parts K`
+then writes the output from the K shard files.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -15,19 +18,22 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dfdc.cli import UserError, get_args_parser, run_main
+from dfdc.cli import get_args_parser, run_main, shard
 from dfdc.config import load_config
 from dfdc.detectors import build_detector
 from dfdc.devices import PRECISIONS, resolve_device
 from dfdc.evaluation import read_submission
-from dfdc.fileio import atomic_write_bytes, ensure_dir
+from dfdc.fileio import ensure_dir
 from dfdc.inference import DETECTOR_WEIGHTS_NAME, Ensemble, Predictor, find_videos
+from dfdc.submission import merge_shards, shard_path, write_submission
 
 log = logging.getLogger('dfdc')
 
 
 def main(argv=None) -> int:
-    parser = get_args_parser(__doc__.splitlines()[0])
+    parser = get_args_parser(__doc__.splitlines()[0], sharded=True)
+    parser.add_argument('--merge', action='store_true',
+                        help='write the output from the --num_parts shard files (and their --details) and stop')
     parser.add_argument('--input', nargs='+', default=None, help='video files or folders (mp4, avi, mov, mkv, webm)')
     parser.add_argument('--output', default=None, help='CSV to write (default: SUBMISSION_PATH)')
     parser.add_argument('--details', default=None, help='JSONL with per-video reasons, tracks and probabilities')
@@ -37,6 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='fp32 computes what the published predictor computed; fp16 or bf16 autocast is faster '
                              'and changes scores slightly (see README)')
+    parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
+                        help='NHWC weights and inputs: faster, the same numbers up to float rounding')
     parser.add_argument('--batch-size', type=int, default=None,
                         help='classifier batch size (default: 32 on CUDA, 8 on the CPU, where activations '
                              'dominate memory)')
@@ -50,9 +58,17 @@ def main(argv=None) -> int:
     else:
         videos = find_videos(args.input)
     output = Path(args.output) if args.output else config.SUBMISSION_PATH
-    partial = output.with_name(output.name + '.partial')
     ensure_dir(output.parent)
     details = Path(args.details) if args.details else None
+    if args.merge:
+        merged = merge_shards(output, args.num_parts, details)
+        print(f'predict: merged {args.num_parts} shards, {len(merged)} videos -> {output}')
+        return 0
+    if args.num_parts > 1:
+        videos = shard(videos, args.part, args.num_parts)
+        output = shard_path(output, args.part, args.num_parts)
+        details = shard_path(details, args.part, args.num_parts) if details is not None else None
+    partial = output.with_name(output.name + '.partial')
 
     done = {}
     if args.resume:
@@ -70,9 +86,10 @@ def main(argv=None) -> int:
     if todo:
         weights = args.detector_weights or config.MODELS_PATH / DETECTOR_WEIGHTS_NAME
         detector = build_detector(args.detector, weights=weights, device=str(device), resize='rcnn',
-                                  precision=args.precision)
+                                  precision=args.precision, channels_last=args.channels_last)
         batch_size = args.batch_size or (32 if device.type == 'cuda' else 8)
-        predictor = Predictor(detector, Ensemble.load(config.MODELS_PATH, device, batch_size, args.precision))
+        predictor = Predictor(detector, Ensemble.load(config.MODELS_PATH, device, batch_size, args.precision,
+                                                      args.channels_last))
     totals: dict[str, float] = {}
     start = time.perf_counter()
     unscored = 0
@@ -99,8 +116,7 @@ def main(argv=None) -> int:
             if details_file is not None:
                 details_file.close()
     wanted = {v.name for v in videos} | (set(done) if args.resume else set())
-    rows = ''.join(f'{name},{done[name]}\n' for name in sorted(wanted) if name in done)
-    atomic_write_bytes(output, ('filename,label\n' + rows).encode())
+    write_submission(output, {name: done[name] for name in wanted if name in done})
     partial.unlink(missing_ok=True)
     elapsed = time.perf_counter() - start
     print(f'predict: {len(todo)} videos scored ({unscored} without face tracks or unreadable, scored 0.5), '

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from efficientnet import create_model, model_spec_from_json
+from efficientnet import create_model, model_spec_from_json, to_channels_last
 
 from .augment import FramePipeline, build_pipeline, normalization_constants
 from .clips import crop_window
@@ -89,24 +89,30 @@ class EnsembleModel:
 
 
 class Ensemble:
-    """The three classifiers, in FP32 (the published computation) unless `precision` asks for autocast."""
+    """The three classifiers, in FP32 (the published computation) unless `precision` asks for autocast.
+
+    `channels_last` (default) stores weights and inputs NHWC, which convolves faster and gives the same numbers
+    up to float rounding (tests/test_inference_layout.py)."""
 
     def __init__(self, models: dict[str, torch.nn.Module], device: torch.device, batch_size: int = 32,
-                 precision: str = 'fp32'):
+                 precision: str = 'fp32', channels_last: bool = True):
         """`models` maps each pipeline preset of ENSEMBLE to its classifier."""
         self.device, self.batch_size, self.precision = device, batch_size, check_precision(precision)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         mean, inverse_std = normalization_constants()
         self._mean = torch.from_numpy(mean).to(device).view(1, 3, 1, 1)
         self._inverse_std = torch.from_numpy(inverse_std).to(device).view(1, 3, 1, 1)
         self.members = {}
         for _, preset, sequence in ENSEMBLE:
             model = models[preset].eval().to(device)
+            if channels_last:
+                to_channels_last(model)
             model.set_swish(memory_efficient=False)
             self.members[preset] = EnsembleModel(preset, model, build_pipeline(preset), sequence)
 
     @classmethod
-    def load(cls, models_path: Path, device: torch.device, batch_size: int = 32,
-             precision: str = 'fp32') -> 'Ensemble':
+    def load(cls, models_path: Path, device: torch.device, batch_size: int = 32, precision: str = 'fp32',
+             channels_last: bool = True) -> 'Ensemble':
         """The final weights in MODELS_PATH under the published names."""
         models = {}
         for run_name, preset, sequence in ENSEMBLE:
@@ -116,7 +122,7 @@ class Ensemble:
                 raise UserError(f'model weights {path} do not exist; run copy_weights.py or download the published '
                                 'weights into MODELS_PATH')
             models[preset] = load_classifier(path, sequence)
-        return cls(models, device, batch_size, precision)
+        return cls(models, device, batch_size, precision, channels_last)
 
     @torch.no_grad()
     def probabilities(self, name: str, images: np.ndarray) -> np.ndarray:
@@ -128,8 +134,8 @@ class Ensemble:
         for start in range(0, len(images), step):
             batch = torch.from_numpy(images[start:start + step]).to(self.device).permute(0, 3, 1, 2).float()
             # albumentations' Normalize, as the published predictor: (x - 255 mean) * (1 / (255 std)) in float32.
-            batch = (batch - self._mean) * self._inverse_std
-            with autocast(self.device, self.precision):
+            batch = ((batch - self._mean) * self._inverse_std).contiguous(memory_format=self.memory_format)
+            with torch.inference_mode(), autocast(self.device, self.precision):
                 logits = member.model(batch)
             outputs.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
         return np.concatenate(outputs) if outputs else np.zeros(0, np.float32)

@@ -90,3 +90,23 @@ def test_decode_is_standard_ssd():
     x1, y1, x2, y2 = decode_boxes(loc, priors)[0].tolist()
     cx, cy = 0.5 + 0.1 * 0.2, 0.5 - 0.1 * 0.4
     assert (x1, y1, x2, y2) == pytest.approx((cx - 0.1, cy - 0.4, cx + 0.1, cy + 0.4))
+
+
+def test_channels_last_detector_computes_the_same_head_outputs():
+    from dfdc.detectors import DSFDDetector
+    torch.manual_seed(0)
+    frame = (torch.rand(90, 160, 3) * 255).to(torch.uint8).numpy()
+    heads = {}
+    for channels_last in (False, True):
+        detector = DSFDDetector(None, device='cpu', resize='rcnn', channels_last=channels_last)
+        torch.manual_seed(0)
+        detector.model.load_state_dict(SSD().state_dict())
+        seen = []
+        detector.model.loc[0].register_forward_hook(lambda module, args, output: seen.append(output))
+        detector.model.conf[1].register_forward_hook(lambda module, args, output: seen.append(output))
+        detector.detect([frame])
+        heads[channels_last] = [t.contiguous() for t in seen]
+    for plain, nhwc in zip(heads[False], heads[True]):
+        scale = plain.abs().max()
+        assert torch.isfinite(scale) and scale > 0
+        assert (plain - nhwc).abs().max() <= 1e-5 * scale

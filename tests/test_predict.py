@@ -241,13 +241,19 @@ def test_face_crops_are_flipped_before_resize_pad_and_centre_crop(box):
 
 
 def well_conditioned(model):
-    """Random weights that keep the signal alive through the network (default init makes the outputs constant)."""
+    """Random weights that keep the signal alive through the network (default init makes the outputs constant):
+    He-initialised convolutions, and BatchNorm statistics taken from one batch of varied images."""
     torch.manual_seed(0)
     for module in model.modules():
         if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity='relu')
         elif isinstance(module, torch.nn.Linear):
             torch.nn.init.normal_(module.weight, std=module.in_features ** -0.5)
+        elif isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = 1.0
+    batch = torch.rand(14, 3, 1, 1) * 2 - 1 + torch.randn(14, 3, 224, 192) * torch.rand(14, 1, 1, 1)
+    with torch.no_grad():
+        model.train()(batch)
     return model.eval()
 
 
@@ -280,3 +286,57 @@ def test_streaming_predictor_computes_what_the_published_predictor_computed(synt
 def video_score_written_out(track_probs):
     from tests.test_scoring import published_video_score
     return published_video_score(track_probs)
+
+
+def test_channels_last_gives_the_same_probabilities():
+    """The default NHWC layout changes only float rounding."""
+    from dfdc.inference import ENSEMBLE, Ensemble
+    from efficientnet import create_model
+    rng = np.random.default_rng(0)
+    images = np.stack([cv2.resize(rng.random((7, 6, 3)) * rng.uniform(0.2, 1), (192, 224)) * 255
+                       for _ in range(14)]).astype(np.uint8)
+    outputs = {}
+    for channels_last in (False, True):
+        models = {preset: well_conditioned(create_model('efficientnet-b0', sequence_length=7 if sequence else None,
+                                                        width_coefficient=0.25, depth_coefficient=0.2))
+                  for _, preset, sequence in ENSEMBLE}
+        ensemble = Ensemble(models, torch.device('cpu'), batch_size=8, channels_last=channels_last)
+        weight = ensemble.members['large_crop'].model._conv_stem.weight
+        assert weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+        outputs[channels_last] = {kind: ensemble.probabilities(kind, images) for kind in ensemble.members}
+    for kind in outputs[True]:
+        assert outputs[True][kind].std() > 1e-3
+        assert np.abs(outputs[True][kind] - outputs[False][kind]).max() < 1e-6, kind
+
+
+def test_three_shards_merged_equal_one_run_byte_for_byte(predict_setup):
+    config_path, inputs, directory = predict_setup
+    single = directory / 'single.csv'
+    run_predict(config_path, inputs, single, '--details', str(directory / 'single.jsonl'))
+    sharded = directory / 'sharded.csv'
+    details = directory / 'sharded.jsonl'
+    for part in range(3):
+        result = run_predict(config_path, inputs, sharded, '--part', str(part), '--num_parts', '3',
+                             '--details', str(details))
+        assert f'sharded.part{part}-of-3.csv' in result.stdout
+    assert not sharded.exists()
+    merged = run_predict(config_path, inputs, sharded, '--merge', '--num_parts', '3', '--details', str(details))
+    assert 'merged 3 shards' in merged.stdout
+    assert sharded.read_bytes() == single.read_bytes()
+    records = sorted(json.loads(line)['video'] for line in details.read_text().splitlines())
+    assert records == sorted(json.loads(line)['video'] for line in (directory / 'single.jsonl').read_text().splitlines())
+
+
+def test_merge_refuses_missing_and_disagreeing_shards(predict_setup):
+    config_path, inputs, directory = predict_setup
+    output = directory / 'refuse.csv'
+    for part in (0, 1):
+        (directory / f'refuse.part{part}-of-3.csv').write_text(f'filename,label\nv{part}.mp4,0.25\nshared.mp4,0.5\n')
+    command = [sys.executable, str(REPO / 'predict.py'), '--config', str(config_path), '--output', str(output),
+               '--merge', '--num_parts', '3']
+    missing = subprocess.run(command, capture_output=True, text=True)
+    assert missing.returncode == 2 and '1 of 3 shards are missing (refuse.part2-of-3.csv)' in missing.stderr
+    (directory / 'refuse.part2-of-3.csv').write_text('filename,label\nshared.mp4,0.7\n')
+    disagree = subprocess.run(command, capture_output=True, text=True)
+    assert disagree.returncode == 2 and 'shards 1 and 2 disagree on shared.mp4' in disagree.stderr
+    assert not output.exists()
