@@ -4,7 +4,8 @@
 
 Decoding alone is timed on the 1080p 10 s video as stage 1 decodes it (every frame, every 6th kept); the Haar
 detector runs on all 50 detected frames; DSFD (random weights, the published architecture and input size) on
-`--dsfd-frames` of them, scaled to 50. Baseline: decoding alone.
+`--dsfd-frames` of them, scaled to 50, in plain FP32 NCHW, FP32 channels-last (the default) and bfloat16
+channels-last. Baseline: decoding alone; the DSFD variants are also compared with plain FP32.
 """
 from __future__ import annotations
 
@@ -28,12 +29,17 @@ def main(argv=None) -> int:
     video = make_1080p_video(seconds=args.seconds)
     frames = [frame for _, frame in iter_frames(video, step=DETECTOR_STEP)]
     haar = OpenCVDetector()
-    torch.manual_seed(0)
-    dsfd = DSFDDetector(None, device='cpu', resize='area', batch_size=1)
-    with torch.no_grad():   # random weights: make every score low so NMS stays cheap, as with real faces
-        for head in dsfd.model.conf:
-            head.conv4.weight.zero_()
-    timings = {'decode': [], 'haar': [], 'dsfd': []}
+    variants = {'dsfd fp32 NCHW': ('fp32', False), 'dsfd fp32 channels-last (default)': ('fp32', True),
+                'dsfd bf16 channels-last': ('bf16', True)}
+    detectors = {}
+    for key, (precision, channels_last) in variants.items():
+        torch.manual_seed(0)
+        detectors[key] = DSFDDetector(None, device='cpu', resize='area', batch_size=1, precision=precision,
+                                      channels_last=channels_last)
+        with torch.no_grad():   # random weights: make every score low so NMS stays cheap, as with real faces
+            for head in detectors[key].model.conf:
+                head.conv4.weight.zero_()
+    timings = {'decode': [], 'haar': [], **{key: [] for key in variants}}
     for _ in range(args.runs):
         start = time.perf_counter()
         count = sum(1 for _ in iter_frames(video, step=DETECTOR_STEP))
@@ -41,12 +47,18 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         haar.detect(frames)
         timings['haar'].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        dsfd.detect(frames[:args.dsfd_frames])
-        timings['dsfd'].append((time.perf_counter() - start) * count / args.dsfd_frames)
+        for key, detector in detectors.items():
+            detector.detect(frames[:1])  # warm-up (oneDNN primitives for this size)
+            start = time.perf_counter()
+            detector.detect(frames[:args.dsfd_frames])
+            timings[key].append((time.perf_counter() - start) * count / args.dsfd_frames)
     decode = stats(timings['decode'])['median']
     results = {'decode only (stage 1 frames)': {'wall_s': stats(timings['decode'])}}
-    for name, key in (('opencv (Haar)', 'haar'), ('dsfd (ResNet-152)', 'dsfd')):
+    plain = stats(timings['dsfd fp32 NCHW'])['median']
+    for key in variants:
+        print(f'  {key}: {stats(timings[key])["median"] / count:.3f} s/frame, '
+              f'{plain / stats(timings[key])["median"]:.2f}x plain FP32')
+    for name, key in (('opencv (Haar)', 'haar'), *((k, k) for k in variants)):
         total = [d + t for d, t in zip(timings['decode'], timings[key])]
         median = stats(total)['median']
         results[f'stage 1 with {name}'] = {'wall_s': stats(total), 'videos_per_hour': 3600 / median,

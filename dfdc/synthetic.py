@@ -373,3 +373,36 @@ def make_dataset(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec(), 
     bar.close()
     atomic_write_bytes(out / SIDECAR_NAME, json.dumps({'fps': FPS, 'videos': sidecar}).encode())
     return {'train_videos': len(jobs) - spec.test_videos, 'test_videos': spec.test_videos, 'root': str(out)}
+
+
+def well_conditioned_weights(model, batch_shape: tuple[int, int, int, int] = (14, 3, 224, 192), seed: int = 0,
+                             residual_scale: float = 0.2):
+    """Random weights for the published architectures that keep the signal alive, for tests and benchmarks
+    without the published weights (PyTorch's default init makes a deep EfficientNet's output constant and DSFD's
+    overflow): He-initialised convolutions, the last BatchNorm of each EfficientNet block with a skip connection
+    scaled by `residual_scale` (so 55 blocks of B7 do not amplify small differences chaotically), and BatchNorm
+    statistics taken from one batch of varied images. Returns the model in eval mode."""
+    import torch
+    torch.manual_seed(seed)
+    momenta = {}
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity='relu')
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=module.in_features ** -0.5)
+            torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, torch.nn.BatchNorm2d):
+            momenta[module], module.momentum = module.momentum, 1.0  # running statistics = this batch's
+        args = getattr(module, '_block_args', None)
+        if args is not None and args.id_skip and args.stride == 1 and args.input_filters == args.output_filters:
+            with torch.no_grad():
+                module._bn2.weight.fill_(residual_scale)
+    count, channels, height, width = batch_shape
+    batch = (torch.rand(count, channels, 1, 1) * 2 - 1 + torch.randn(*batch_shape) * torch.rand(count, 1, 1, 1))
+    with torch.no_grad():
+        model.train()(batch)
+    for module, momentum in momenta.items():
+        module.momentum = momentum
+    return model.eval()

@@ -12,6 +12,7 @@ import torch
 
 from dfdc.config import load_config
 from dfdc.inference import WINDOW
+from dfdc.synthetic import well_conditioned_weights
 from tests.conftest import REPO, write_config
 from tests.test_copy_weights import make_tiny_snapshots, run_copy
 
@@ -240,28 +241,11 @@ def test_face_crops_are_flipped_before_resize_pad_and_centre_crop(box):
             assert np.array_equal(predictor._crop(frame, box, model, flip), expected), (model, flip)
 
 
-def well_conditioned(model):
-    """Random weights that keep the signal alive through the network (default init makes the outputs constant):
-    He-initialised convolutions, and BatchNorm statistics taken from one batch of varied images."""
-    torch.manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity='relu')
-        elif isinstance(module, torch.nn.Linear):
-            torch.nn.init.normal_(module.weight, std=module.in_features ** -0.5)
-        elif isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = 1.0
-    batch = torch.rand(14, 3, 1, 1) * 2 - 1 + torch.randn(14, 3, 224, 192) * torch.rand(14, 1, 1, 1)
-    with torch.no_grad():
-        model.train()(batch)
-    return model.eval()
-
-
 def test_streaming_predictor_computes_what_the_published_predictor_computed(synthetic_root):
     from dfdc.detectors import OpenCVDetector
     from dfdc.inference import ENSEMBLE, Ensemble, Predictor
     from efficientnet import create_model
-    models = {preset: well_conditioned(create_model('efficientnet-b0', sequence_length=7 if sequence else None,
+    models = {preset: well_conditioned_weights(create_model('efficientnet-b0', sequence_length=7 if sequence else None,
                                                     width_coefficient=0.25, depth_coefficient=0.2))
               for _, preset, sequence in ENSEMBLE}
     ensemble = Ensemble(models, torch.device('cpu'), batch_size=8)
@@ -297,7 +281,7 @@ def test_channels_last_gives_the_same_probabilities():
                        for _ in range(14)]).astype(np.uint8)
     outputs = {}
     for channels_last in (False, True):
-        models = {preset: well_conditioned(create_model('efficientnet-b0', sequence_length=7 if sequence else None,
+        models = {preset: well_conditioned_weights(create_model('efficientnet-b0', sequence_length=7 if sequence else None,
                                                         width_coefficient=0.25, depth_coefficient=0.2))
                   for _, preset, sequence in ENSEMBLE}
         ensemble = Ensemble(models, torch.device('cpu'), batch_size=8, channels_last=channels_last)
