@@ -14,6 +14,7 @@ from dfdc.config import load_config
 from dfdc.inference import WINDOW
 from dfdc.synthetic import well_conditioned_weights
 from tests.conftest import REPO, write_config
+from tests.test_clips import published_crop
 from tests.test_copy_weights import make_tiny_snapshots, run_copy
 
 
@@ -162,15 +163,8 @@ def published_resize_and_crop(face, model):
 
 
 def published_face(frame, bbox, flip):
-    """extract_face: a 1.5x box (NumPy 1.x arithmetic: float32 differences, then float64), RGB, flipped first."""
-    xmin, ymin, xmax, ymax = bbox
-    width, height = np.float64(xmax - xmin), np.float64(ymax - ymin)
-    xcenter, ycenter = np.float64(xmin) + width / 2, np.float64(ymin) + height / 2
-    width, height = width * 1.5, height * 1.5
-    xmin, ymin = xcenter - width / 2, ycenter - height / 2
-    xmax, ymax = xmin + width, ymin + height
-    xmin, xmax = max(int(xmin), 0), min(int(xmax), frame.shape[1])
-    ymin, ymax = max(int(ymin), 0), min(int(ymax), frame.shape[0])
+    """extract_face: a 1.5x box (the published crop arithmetic), RGB, flipped first."""
+    xmin, ymin, xmax, ymax = published_crop(bbox, frame.shape[1], frame.shape[0])
     face = cv2.cvtColor(frame[ymin:ymax, xmin:xmax], cv2.COLOR_BGR2RGB)
     return face[:, ::-1].copy() if flip else face
 
