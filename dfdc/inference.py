@@ -92,7 +92,7 @@ class Ensemble:
     """The three classifiers, in FP32 (the published computation) unless `precision` asks for autocast.
 
     `channels_last` (default) stores weights and inputs NHWC, which convolves faster and gives the same numbers
-    up to float rounding (tests/test_inference_layout.py)."""
+    up to float rounding (tests/test_predict.py)."""
 
     def __init__(self, models: dict[str, torch.nn.Module], device: torch.device, batch_size: int = 32,
                  precision: str = 'fp32', channels_last: bool = True):
