@@ -180,3 +180,19 @@ def test_two_process_torchrun_leaves_identical_weights(stages):
     digests = result.stdout.split('weights ')[1].split(';')[0].split(',')
     assert len(digests) == 2 and digests[0] == digests[1]
     assert (load_config(config_path).snapshots_dir('ddp') / 'snapshot_2.pth').is_file()
+
+
+def test_channels_last_training_gives_the_same_weights(stages):
+    """The default NHWC layout changes only float rounding: after a few iterations the weights still agree."""
+    config_path, _ = stages
+    config = load_config(config_path)
+    common = ['--config', str(config_path), *TINY, '--warmup-iters', '1', '--max-iters', '3', '--snapshot-every', '3',
+              '--compression-p', '0']
+    train_main(PRESETS['large_crop'], [*common, '--run-name', 'layout-nchw', '--no-channels-last'])
+    train_main(PRESETS['large_crop'], [*common, '--run-name', 'layout-nhwc'])
+    plain = torch.load(config.snapshots_dir('layout-nchw') / 'snapshot_3.pth', weights_only=True)
+    nhwc = torch.load(config.snapshots_dir('layout-nhwc') / 'snapshot_3.pth', weights_only=True)
+    assert all(value.is_contiguous() for value in nhwc.values()), 'snapshots are stored in the plain layout'
+    for key, value in plain.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, nhwc[key], rtol=1e-4, atol=1e-5), key
