@@ -8,7 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_CONFIG := config.yaml
 
-.PHONY: demo test venv clean-demo
+.PHONY: demo test venv chromium clean-demo
+# Debian's Chromium for the report's browser test and the demo's screenshot (Playwright drives it; no download of
+# a browser of its own). Root installs directly, others through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
@@ -19,10 +22,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -c "import torch, torchvision, cv2, efficientnet_pytorch, timm, ffmpeg, imageio_ffmpeg"
 	touch $(STAMP)
 
-test: $(STAMP)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
+	@$(MAKE) --no-print-directory chromium || echo "note: Chromium could not be installed; the demo skips the report screenshot"
 	$(PY) tools/demo.py --config $(DEMO_CONFIG)
 
 clean-demo:

@@ -5,7 +5,8 @@
 By default scores DFDC_DATA_PATH/test_videos/**/*.mp4 and writes SUBMISSION_PATH (`filename,label`, sorted).
 A video that cannot be read, has no frames or no face tracks scores 0.5, and the reason goes to --details.
 `--part I --num_parts K` scores the I-th of K shards into `<output stem>.partI-of-K.csv`; `--merge --num_parts K`
-then writes the output from the K shard files.
+then writes the output from the K shard files. `--report DIR` ends with an HTML report of the run (see report.py);
+`--annotate DIR` writes an MP4 per scored video with the face boxes coloured by their probability.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from dfdc.devices import PRECISIONS, resolve_device
 from dfdc.evaluation import read_submission
 from dfdc.fileio import ensure_dir
 from dfdc.inference import DETECTOR_WEIGHTS_NAME, Ensemble, Predictor, find_videos
+from dfdc.annotate import annotate_video
+from dfdc.report import report_from_files
 from dfdc.submission import merge_shards, shard_path, write_submission
 
 log = logging.getLogger('dfdc')
@@ -50,6 +53,10 @@ def main(argv=None) -> int:
                              'dominate memory)')
     parser.add_argument('--resume', action='store_true', help='skip videos already in the output or its .partial')
     parser.add_argument('--profile', action='store_true', help='print the time spent per stage')
+    parser.add_argument('--report', default=None, metavar='DIR',
+                        help='write an HTML report of this run into DIR (from --details, by default DIR.jsonl)')
+    parser.add_argument('--annotate', default=None, metavar='DIR',
+                        help='write <video>.mp4 into DIR for each scored video: boxes coloured by probability')
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if args.input is None:
@@ -60,6 +67,8 @@ def main(argv=None) -> int:
     output = Path(args.output) if args.output else config.SUBMISSION_PATH
     ensure_dir(output.parent)
     details = Path(args.details) if args.details else None
+    if args.report and details is None:
+        details = Path(args.report).with_name(Path(args.report).name + '.jsonl')
     if args.merge:
         merged = merge_shards(output, args.num_parts, details)
         print(f'predict: merged {args.num_parts} shards, {len(merged)} videos -> {output}')
@@ -107,9 +116,14 @@ def main(argv=None) -> int:
                 if result.reason is not None:
                     unscored += 1
                     log.warning('%s: %s; scored 0.5', result.path, result.reason)
+                record = result.to_json()
                 if details_file is not None:
-                    details_file.write(json.dumps(result.to_json()) + '\n')
+                    details_file.write(json.dumps(record) + '\n')
                     details_file.flush()
+                if args.annotate and result.reason is None:
+                    start_annotate = time.perf_counter()
+                    annotate_video(record, Path(args.annotate) / f'{Path(name).stem}.mp4')
+                    totals['annotate'] = totals.get('annotate', 0.0) + time.perf_counter() - start_annotate
                 for stage, seconds in result.timings.items():
                     totals[stage] = totals.get(stage, 0.0) + seconds
         finally:
@@ -121,6 +135,9 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - start
     print(f'predict: {len(todo)} videos scored ({unscored} without face tracks or unreadable, scored 0.5), '
           f'{len(videos) - len(todo)} already done, in {elapsed:.1f} s -> {output}')
+    if args.report:
+        report, count = report_from_files([details], Path(args.report))
+        print(f'report: {count} videos -> {report / "index.html"}')
     if args.profile and todo:
         per_video = {k: v / len(todo) for k, v in totals.items()}
         print('profile (s/video): ' + ', '.join(f'{k} {v:.3f}' for k, v in per_video.items()) +

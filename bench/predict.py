@@ -5,7 +5,8 @@
 
 Tiny models (default): `predict.py --profile` as shipped (one streaming pass, crops kept, decoding in a thread)
 against the published memory behaviour (the same predictor fed from a list of all kept frames of the video,
-decoded first, as the published predictor does). Reports s/video, peak RSS and the per-stage breakdown.
+decoded first, as the published predictor does), and `predict.py --annotate` (what writing the annotated videos
+adds). Reports s/video, peak RSS and the per-stage breakdown.
 
 `--models published`: the predictor at the published sizes on the CPU (DSFD ResNet-152 on every detection frame
 and three EfficientNet-B7, random well-conditioned weights), for each precision and memory layout, against plain
@@ -34,9 +35,10 @@ from dfdc.video import iter_frames, video_info
 
 def keep_all_frames(paths, queue_frames=8):
     for path in paths:
-        step = max(1, round(int(video_info(path).fps) / 15))
+        info = video_info(path)
+        step = max(1, round(int(info.fps) / 15))
         frames = [frame for _, frame in iter_frames(path, step=step)]   # every kept frame, held at once
-        yield ('start', step)
+        yield ('start', step, info)
         for kept, frame in enumerate(frames):
             yield ('frame', kept, frame)
         yield ('end', len(frames) * step, 0.0)
@@ -195,6 +197,12 @@ def main(argv=None) -> int:
             profiles.append(out)
             return wall / len(videos), peak
 
+        def ours_annotated():
+            wall, peak, _ = run_child([sys.executable, str(REPO / 'predict.py'), '--config', str(config),
+                                       '--input', *videos, '--output', str(tmp / 'a.csv'), '--detector', 'opencv',
+                                       '--device', 'cpu', '--annotate', str(tmp / 'annotated')])
+            return wall / len(videos), peak
+
         def keep_all():
             wall, peak, _ = run_child(python_child(KEEP_ALL, str(models), *videos))
             return wall / len(videos), peak
@@ -204,6 +212,7 @@ def main(argv=None) -> int:
             return wall / len(videos), peak
 
         results = interleaved({'published memory (keep all frames)': keep_all, 'ours (predict.py)': ours,
+                               'ours with --annotate': ours_annotated,
                                'torch and models loaded, no video': loaded_only}, args.runs)
     profile = re.search(r'profile \(s/video\): (.*)', profiles[-1])
     breakdown = dict((k, float(v)) for k, v in re.findall(r'(\w+) ([\d.]+)', profile.group(1))) if profile else {}
@@ -216,6 +225,10 @@ def main(argv=None) -> int:
         results['published memory (keep all frames)']['peak_rss_mb']['median'] - floor)
     print(f'peak RSS of ours: {100 * ratio:.0f}% of the baseline; memory added by the video beyond loading torch '
           f'and the models ({floor:.0f} MB): {100 * added:.0f}% of the baseline\'s')
+    annotate_rss = (results['ours with --annotate']['peak_rss_mb']['median']
+                    - results['ours (predict.py)']['peak_rss_mb']['median'])
+    annotate_s = results['ours with --annotate']['wall_s']['median'] - results['ours (predict.py)']['wall_s']['median']
+    print(f'--annotate adds {annotate_s:.2f} s per video and {annotate_rss:.0f} MB of peak RSS')
     report('predict 1080p, tiny models, CPU', results, 'published memory (keep all frames)', args.json,
            {'videos': len(videos), 'stages_s_per_video': breakdown, 'peak_rss_ratio': ratio,
             'added_rss_ratio': added})

@@ -120,3 +120,30 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
                 raise
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replacing_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary directory beside `path` that takes `path`'s place when the block completes.
+
+    An existing `path` is replaced: moved aside, the new one renamed in, the old one removed (two renames; a
+    reader sees the old folder or the new one, never a half-written one). On failure `path` is left as it was.
+    """
+    path = Path(path)
+    ensure_dir(path.parent)
+    temp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.{_temp_tag()}-', dir=path.parent))
+    try:
+        yield temp
+        if not path.exists():
+            os.rename(temp, path)
+            return
+        old = path.with_name(f'.{path.name}.{_temp_tag()}-old')
+        os.rename(path, old)
+        try:
+            os.rename(temp, path)
+        except OSError:
+            os.rename(old, path)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)

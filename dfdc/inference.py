@@ -7,6 +7,7 @@ too weak are discarded with their crops, so the result equals tracking the whole
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -39,6 +40,7 @@ WINDOW = 7                  # sequence model: 7 consecutive kept frames ...
 WINDOW_STRIDE = 14          # ... starting every 14 entries
 FRAME_STRIDE = 2            # frame models: every 2nd entry
 CROP_MULTIPLIER = 1.5
+THUMBNAILS_PER_TRACK = 4   # face thumbnails kept per track for --details and the report
 RUN_SUFFIX = '_v4_cad79a'
 WEIGHTS_NAME = 'snapshot_100000.fp16.pth'
 DETECTOR_WEIGHTS_NAME = 'WIDERFace_DSFD_RES152.fp16.pth'
@@ -146,6 +148,8 @@ class TrackResult:
     frames: list[int]                      # original frame numbers of the kept frames the track covers
     boxes: list[list[float]]               # interpolated box per kept frame, frame pixels
     probabilities: dict[str, list[tuple[int, float]]]  # model -> (frame number, probability)
+    detected_frames: list[int] = dataclasses.field(default_factory=list)  # frames where the detector found it
+    thumbnails: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # {'frame', 'jpeg' (base64)}
 
 
 @dataclasses.dataclass
@@ -156,9 +160,11 @@ class VideoResult:
     frames_read: int
     tracks: list[TrackResult]
     timings: dict[str, float]
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # width, height, fps, step (kept every step-th)
 
     def to_json(self) -> dict[str, Any]:
         return {'video': self.path, 'score': self.score, 'reason': self.reason, 'frames_read': self.frames_read,
+                **self.info, 'seconds': round(sum(self.timings.values()), 3),
                 'tracks': [dataclasses.asdict(t) for t in self.tracks]}
 
 
@@ -208,14 +214,17 @@ class Predictor:
         timings = {'decode': 0.0, 'detect': 0.0, 'track': 0.0, 'crop': 0.0, 'classify': 0.0}
         frames_read = 0
 
+        info: dict[str, Any] = {}
+
         def empty(reason: str) -> VideoResult:
-            return VideoResult(str(path), DEFAULT_SCORE, reason, frames_read, [], timings)
+            return VideoResult(str(path), DEFAULT_SCORE, reason, frames_read, [], timings, info)
 
         event = next(events)
         if event[0] == 'error':
             timings['decode'] = event[2]
             return empty(event[1])
         step = event[1]
+        info.update(width=event[2].width, height=event[2].height, fps=event[2].fps, step=step)
         tracker = OnlineIoUTracker(TRACKER_SIGMA_L, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, PREDICT_TRACKER_T_MIN)
         ring: dict[int, np.ndarray] = {}
         pending: list[tuple[int, np.ndarray, float]] = []
@@ -247,7 +256,7 @@ class Predictor:
             return empty('no faces detected')
         if not kept_tracks:
             return empty(f'no face tracks of at least {PREDICT_TRACKER_T_MIN} detections')
-        return self._classify(path, step, kept_tracks, states, frames_read, timings)
+        return self._classify(path, step, kept_tracks, states, frames_read, timings, info)
 
     def _detect(self, pending, tracker: OnlineIoUTracker, states: dict, ring: dict, timings: dict,
                 any_face: list) -> None:
@@ -314,7 +323,7 @@ class Predictor:
         return self.ensemble.members[kind].pipeline.evaluate_geometry(face)
 
     def _classify(self, path: Path, step: int, kept_tracks: list[dict], states: dict, frames_read: int,
-                  timings: dict) -> VideoResult:
+                  timings: dict, info: dict) -> VideoResult:
         start = time.perf_counter()
         results, batches = [], {'sequence': [], 'large_crop': [], 'random_erasing': []}
         for track_index, track in enumerate(kept_tracks):
@@ -322,7 +331,8 @@ class Predictor:
             detected = [state.first + DETECT_EVERY * i for i in range(len(track['bboxes']))]
             kept_frames, boxes = interpolate_track(detected, track['bboxes'])
             results.append(TrackResult([int(k) * step for k in kept_frames], np.round(boxes.astype(float), 2).tolist(),
-                                       {'sequence': [], 'large_crop': [], 'random_erasing': []}))
+                                       {'sequence': [], 'large_crop': [], 'random_erasing': []},
+                                       [int(k) * step for k in detected], _thumbnails(state, step)))
             windows = defaultdict(list)
             for kind, slot, entry, image in state.items:
                 if image is None:
@@ -350,7 +360,23 @@ class Predictor:
         order += [(t, kind) for t in range(len(results)) for kind in ('large_crop', 'random_erasing')]
         all_probs = np.array([p for key in order for p in per_track.get(key, [])], np.float32)
         timings['classify'] = time.perf_counter() - start
-        return VideoResult(str(path), video_score(all_probs), None, frames_read, results, timings)
+        return VideoResult(str(path), video_score(all_probs), None, frames_read, results, timings, info)
+
+
+def _thumbnails(state: _TrackCrops, step: int, count: int = THUMBNAILS_PER_TRACK) -> list[dict[str, Any]]:
+    """A few of the track's frame-model inputs (224 x 192, unflipped), spread over the track, as base64 JPEGs:
+    what the models saw, kept from the single decoding pass."""
+    unflipped = sorted((entry, image) for kind, slot, entry, image in state.items
+                       if kind != 'sequence' and slot % 2 == 1 and image is not None)
+    if not unflipped:
+        return []
+    picks = sorted(set(np.linspace(0, len(unflipped) - 1, min(count, len(unflipped))).round().astype(int)))
+    thumbnails = []
+    for index in picks:
+        entry, image = unflipped[index]
+        _, jpeg = cv2.imencode('.jpg', cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        thumbnails.append({'frame': (state.first + entry) * step, 'jpeg': base64.b64encode(jpeg).decode('ascii')})
+    return thumbnails
 
 
 def find_videos(inputs: Iterable[str | Path]) -> list[Path]:

@@ -92,7 +92,7 @@ def list_videos(root: str | os.PathLike, pattern: str = '**/*') -> list[Path]:
 
 
 def _decode_videos(paths: Sequence[Path], events: queue.Queue, stop: threading.Event) -> None:
-    """Producer: per video ('start', step), ('frame', kept_index, frame)..., then ('end', frames, seconds) or
+    """Producer: per video ('start', step, info), ('frame', kept_index, frame)..., then ('end', frames, seconds) or
     ('error', reason, seconds); None after the last video."""
     def put(item) -> bool:
         while not stop.is_set():
@@ -111,7 +111,7 @@ def _decode_videos(paths: Sequence[Path], events: queue.Queue, stop: threading.E
             if fps <= 0:
                 raise VideoReadError('the container reports no frame rate')
             step = max(1, round(fps / TARGET_FPS))
-            if not put(('start', step)):
+            if not put(('start', step, info)):
                 return
             stats: dict = {}
             frames = iter_frames(path, step=step, stats=stats)

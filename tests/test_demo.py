@@ -18,3 +18,6 @@ def test_tiny_demo_runs_every_stage_and_prints_metrics(tmp_path):
     assert metrics['videos'] == 4 and 0 <= metrics['log_loss'] < 10
     assert (tmp_path / 'submission.csv').read_text().startswith('filename,label\n')
     assert (tmp_path / 'artifacts' / 'roc.png').is_file()
+    assert (tmp_path / 'artifacts' / 'report' / 'index.html').is_file() and 'open the report: file://' in result.stdout
+    assert list((tmp_path / 'artifacts' / 'annotated').glob('*.mp4'))
+    assert (tmp_path / 'artifacts' / 'report.png').read_bytes()[:4] == b'\x89PNG'

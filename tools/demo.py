@@ -5,7 +5,9 @@
 Generates the synthetic DFDC data into DFDC_DATA_PATH (once), then runs every stage script in order with
 CPU-sized settings: the Haar face detector, and tiny EfficientNets (efficientnet-b0 scaled to width 0.25 and
 depth 0.2, from scratch) instead of B7 from Noisy Student weights. Prints each stage's report and, at the end,
-the log loss and ROC AUC on the synthetic test videos. `--tiny` is the few-second version the tests run.
+the log loss and ROC AUC on the synthetic test videos, then writes the HTML report (`artifacts/report/`), the
+annotated videos (`artifacts/annotated/`) and a screenshot of the report taken in headless Chromium
+(`artifacts/report.png`). `--tiny` is the few-second version the tests run.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from dfdc.cli import run_main  # noqa: E402
 from dfdc.config import load_config  # noqa: E402
+from dfdc.report import screenshot  # noqa: E402
 from dfdc.synthetic import SIDECAR_NAME, TEST_LABELS_NAME  # noqa: E402
 
 TRAIN_SCRIPTS = ('train_b7_ns_aa_original_large_crop_100k.py', 'train_b7_ns_aa_original_re_100k.py',
@@ -67,11 +70,24 @@ def main(argv=None) -> int:
               '--batch-size', '2', '--num-workers', '1', '--snapshot-every', str(iters), '--resume')
     stage('final FP16 weights', 'copy_weights.py', *cfg, '--iteration', str(iters), '--force')
     details = config.ARTIFACTS_PATH / 'predict_details.jsonl'
-    stage('prediction', 'predict.py', *cfg, '--detector', 'opencv', '--details', str(details), '--profile')
-    stage('evaluation', 'evaluate.py', '--submission', str(config.SUBMISSION_PATH), '--labels',
-          str(config.DFDC_DATA_PATH / TEST_LABELS_NAME), '--plot', str(config.ARTIFACTS_PATH / 'roc.png'),
-          '--json', str(config.ARTIFACTS_PATH / 'metrics.json'))
+    annotated = config.ARTIFACTS_PATH / 'annotated'
+    stage('prediction', 'predict.py', *cfg, '--detector', 'opencv', '--details', str(details), '--profile',
+          '--annotate', str(annotated))
+    labels = str(config.DFDC_DATA_PATH / TEST_LABELS_NAME)
+    stage('evaluation', 'evaluate.py', '--submission', str(config.SUBMISSION_PATH), '--labels', labels, '--plot',
+          str(config.ARTIFACTS_PATH / 'roc.png'), '--json', str(config.ARTIFACTS_PATH / 'metrics.json'))
+    report = config.ARTIFACTS_PATH / 'report'
+    stage('report', 'report.py', '--details', str(details), '--labels', labels, '--out', str(report))
     print(f'\ndemo finished in {time.perf_counter() - start:.0f} s; artifacts in {config.ARTIFACTS_PATH}')
+    print(f'open the report: {(report / "index.html").resolve().as_uri()}')
+    videos = sorted(annotated.glob('*.mp4'))
+    if videos:
+        print(f'annotated videos: {annotated} ({len(videos)}, e.g. {videos[0].name})')
+    try:
+        screenshot(report, config.ARTIFACTS_PATH / 'report.png')
+        print(f'screenshot of the report (headless Chromium): {config.ARTIFACTS_PATH / "report.png"}')
+    except RuntimeError as error:
+        print(f'note: no screenshot of the report: {error}')
     return 0
 
 
