@@ -275,8 +275,8 @@ def test_channels_last_gives_the_same_probabilities():
                        for _ in range(14)]).astype(np.uint8)
     outputs = {}
     for channels_last in (False, True):
-        models = {preset: well_conditioned_weights(create_model('efficientnet-b0', sequence_length=7 if sequence else None,
-                                                        width_coefficient=0.25, depth_coefficient=0.2))
+        models = {preset: well_conditioned_weights(create_model(
+            'efficientnet-b0', sequence_length=7 if sequence else None, width_coefficient=0.25, depth_coefficient=0.2))
                   for _, preset, sequence in ENSEMBLE}
         ensemble = Ensemble(models, torch.device('cpu'), batch_size=8, channels_last=channels_last)
         weight = ensemble.members['large_crop'].model._conv_stem.weight
@@ -302,7 +302,8 @@ def test_three_shards_merged_equal_one_run_byte_for_byte(predict_setup):
     assert 'merged 3 shards' in merged.stdout
     assert sharded.read_bytes() == single.read_bytes()
     records = sorted(json.loads(line)['video'] for line in details.read_text().splitlines())
-    assert records == sorted(json.loads(line)['video'] for line in (directory / 'single.jsonl').read_text().splitlines())
+    single_records = (directory / 'single.jsonl').read_text().splitlines()
+    assert records == sorted(json.loads(line)['video'] for line in single_records)
 
 
 def test_merge_refuses_missing_and_disagreeing_shards(predict_setup):

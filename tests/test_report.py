@@ -38,7 +38,7 @@ def unscored_record(name='empty.mp4'):
 @pytest.fixture
 def details(tmp_path):
     path = tmp_path / 'details.jsonl'
-    lines = [json.dumps(scored_record()), json.dumps(scored_record('real_one.mp4', 0.12)), json.dumps(unscored_record())]
+    lines = [json.dumps(record) for record in (scored_record(), scored_record('real_one.mp4', 0.12), unscored_record())]
     # A run killed while writing leaves a truncated last line.
     path.write_text('\n'.join(lines) + '\n' + json.dumps(scored_record('cut.mp4'))[:70])
     return path
