@@ -128,7 +128,8 @@ def _timeline(track: Mapping[str, Any], score: float, threshold: float, path: Pa
                  label=f'video score {score:.3f} (sharpened, weighted)')
     axes.axhline(threshold, color='#999', linewidth=0.8, linestyle=':')
     detected = track.get('detected_frames', [])
-    axes.plot(detected, [0.02] * len(detected), '|', color='#555', markersize=6, label='face detected')
+    axes.plot(detected, [0.03] * len(detected), '|', color='#333', markersize=9, markeredgewidth=1.5,
+              label='face detected')
     axes.set_xlim(min(frames) - 1, max(frames) + 1)
     axes.set_ylim(0, 1)
     axes.set_xlabel('frame')
