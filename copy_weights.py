@@ -37,15 +37,18 @@ def write_fp16(state: dict, output: Path, spec: dict, force: bool) -> str:
 def main(argv=None) -> int:
     parser = get_args_parser(__doc__.splitlines()[0])
     parser.add_argument('--iteration', type=int, default=100_000, help='which snapshot_<it>.pth of each run')
+    parser.add_argument('--best', action='store_true',
+                        help='take each run\'s best.pth (the best validation snapshot of a --val run) instead')
     parser.add_argument('--detector-weights', default=DEFAULT_DETECTOR, help='DSFD weights ("none" to skip)')
     parser.add_argument('--force', action='store_true', help='overwrite existing final weights')
     args = parser.parse_args(argv)
     config = load_config(args.config)
     for run_name, _, sequence in ENSEMBLE:
         directory = config.snapshots_dir(run_name)
-        snapshot = directory / f'snapshot_{args.iteration}.pth'
+        snapshot = directory / ('best.pth' if args.best else f'snapshot_{args.iteration}.pth')
         if not snapshot.is_file():
-            raise UserError(f'{snapshot} does not exist; train {run_name} first (or pass --iteration)')
+            raise UserError(f'{snapshot} does not exist; train {run_name} first (or pass '
+                            f'{"--val to training" if args.best else "--iteration"})')
         spec_file = directory / MODEL_SPEC_FILE
         spec = json.loads(spec_file.read_text()) if spec_file.is_file() else published_spec(sequence)
         state = load_state_dict(snapshot)

@@ -1,4 +1,4 @@
-"""Score a submission: log loss as Kaggle computes it, ROC AUC, accuracy at 0.5, mean score per class.
+"""Score a submission: Kaggle's log loss, ROC AUC, accuracy at 0.5, mean score per class, Brier score and ECE.
 
     python evaluate.py --submission submission.csv --labels test_labels.csv [--plot roc.png] [--reference other.csv]
 
@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     parser.add_argument('--submission', required=True)
     parser.add_argument('--labels', default=None)
     parser.add_argument('--reference', default=None, help='another submission to compare the scores with')
-    parser.add_argument('--plot', default=None, help='PNG with the ROC curve and score histograms')
+    parser.add_argument('--plot', default=None, help='PNG with the ROC curve, score histograms and reliability diagram')
     parser.add_argument('--json', default=None, help='write the metrics as JSON here')
     args = parser.parse_args(argv)
     if args.labels is None and args.reference is None:
@@ -40,12 +40,12 @@ def main(argv=None) -> int:
     if args.labels is None:
         return 0
     try:
-        metrics = evaluate(read_submission(Path(args.submission)), read_labels(Path(args.labels)))
+        metrics = evaluate(read_submission(Path(args.submission)), read_labels(Path(args.labels), basenames=True))
     except (ValueError, KeyError) as error:
         raise UserError(f'cannot evaluate: {error}') from None
     print(f'videos {metrics["videos"]}  log loss {metrics["log_loss"]:.4f}  ROC AUC {metrics["roc_auc"]:.4f}  '
           f'accuracy {metrics["accuracy"]:.4f}  mean score fake {metrics["mean_score_fake"]:.4f} '
-          f'real {metrics["mean_score_real"]:.4f}')
+          f'real {metrics["mean_score_real"]:.4f}  Brier {metrics["brier"]:.4f}  ECE {metrics["ece"]:.4f}')
     if args.plot:
         plot(metrics, Path(args.plot))
         print(f'plot -> {args.plot}')

@@ -2,7 +2,8 @@
 
     python extract_tracks_from_videos.py --config config.yaml [--part I --num_parts K]
 
-Reads `ARTIFACTS_PATH/aligned_tracks.pkl`, writes `ARTIFACTS_PATH/tracks/<relpath>_<start>_<xmin>_<ymin>/`.
+Reads `ARTIFACTS_PATH/aligned_tracks.pkl` (and `single_tracks.pkl`), writes
+`ARTIFACTS_PATH/tracks/<relpath>_<start>_<xmin>_<ymin>/`.
 """
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ def main(argv=None) -> int:
     config.require_exists('DFDC_DATA_PATH')
     if not config.aligned_tracks_path.is_file():
         raise UserError(f'{config.aligned_tracks_path} does not exist; run generate_aligned_tracks.py first')
-    counts = run_extraction_stage(config, load_pickle(config.aligned_tracks_path), args.part, args.num_parts)
+    single = load_pickle(config.single_tracks_path) if config.single_tracks_path.is_file() else []
+    counts = run_extraction_stage(config, load_pickle(config.aligned_tracks_path), args.part, args.num_parts,
+                                  single_tracks=single)
     print(f'stage 4: {counts["aligned_tracks"]} aligned tracks in part {args.part + 1}/{args.num_parts}: '
           f'{counts["written"]} clip pairs written, {counts["exists"]} already done, '
-          f'{counts["too_short"]} tracks too short, {counts["failed"]} skipped')
+          f'{counts["too_short"]} tracks too short, {counts["failed"]} skipped'
+          + (f'; {counts["single_tracks"]} single tracks: {counts["single_written"]} clips written, '
+             f'{counts["single_exists"]} already done, {counts["single_failed"]} skipped' if single else ''))
     return 0
 
 

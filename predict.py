@@ -25,7 +25,8 @@ from dfdc.detectors import build_detector
 from dfdc.devices import PRECISIONS, resolve_device
 from dfdc.evaluation import read_submission
 from dfdc.fileio import ensure_dir
-from dfdc.inference import DETECTOR_WEIGHTS_NAME, Ensemble, Predictor, find_videos
+from dfdc.inference import CALIBRATION_NAME, DETECTOR_WEIGHTS_NAME, Ensemble, Predictor, find_videos
+from dfdc.scoring import PUBLISHED, ScoreTransform
 from dfdc.annotate import annotate_video
 from dfdc.report import report_from_files
 from dfdc.submission import merge_shards, shard_path, write_submission
@@ -55,6 +56,8 @@ def main(argv=None) -> int:
     parser.add_argument('--profile', action='store_true', help='print the time spent per stage')
     parser.add_argument('--report', default=None, metavar='DIR',
                         help='write an HTML report of this run into DIR (from --details, by default DIR.jsonl)')
+    parser.add_argument('--no-calibration', action='store_true',
+                        help=f'score with the published transform even when MODELS_PATH/{CALIBRATION_NAME} exists')
     parser.add_argument('--annotate', default=None, metavar='DIR',
                         help='write <video>.mp4 into DIR for each scored video: boxes coloured by probability')
     args = parser.parse_args(argv)
@@ -97,8 +100,14 @@ def main(argv=None) -> int:
         detector = build_detector(args.detector, weights=weights, device=str(device), resize='rcnn',
                                   precision=args.precision, channels_last=args.channels_last)
         batch_size = args.batch_size or (32 if device.type == 'cuda' else 8)
+        calibration = config.MODELS_PATH / CALIBRATION_NAME
+        transform = PUBLISHED
+        if calibration.is_file() and not args.no_calibration:
+            transform = ScoreTransform.load(calibration)
+            print(f'predict: applying {calibration} ({transform.describe()}); --no-calibration for the published '
+                  'transform')
         predictor = Predictor(detector, Ensemble.load(config.MODELS_PATH, device, batch_size, args.precision,
-                                                      args.channels_last))
+                                                      args.channels_last), transform=transform)
     totals: dict[str, float] = {}
     start = time.perf_counter()
     unscored = 0

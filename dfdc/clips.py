@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -23,6 +25,8 @@ TRACK_LENGTH = 50
 TRACK_ENTRIES = TRACK_LENGTH // DETECTOR_STEP  # 8 detected frames
 BOX_MULTIPLIER = 1.5
 EXTRACTION_SEED = 0xDEADFACE
+SINGLE_SEED = EXTRACTION_SEED + 1   # the single videos' draws, apart from the published ones
+CLIP_FOLDER = re.compile(r'^(?P<video>.+\.[A-Za-z0-9]+)_(?P<start>\d+)_(?P<xmin>\d+)_(?P<ymin>\d+)$')  # a.mp4_0_1_2
 BOXES_FILE = 'boxes.float32'
 log = logging.getLogger('dfdc')
 
@@ -50,6 +54,15 @@ def draw_clip_choices(aligned_tracks: Sequence[tuple[str, str, AlignedTrack]],
         start_idx = rng.randint(0, len(track) - TRACK_ENTRIES)
         choices.append(ClipChoice(start_idx, rng.choice([False, True])))
     return choices
+
+
+def draw_single_choices(single_tracks: Sequence[tuple[str, int, Sequence]],
+                        seed: int = SINGLE_SEED) -> list[int | None]:
+    """The start of each single video's clip, `random.randint(0, len - 8)` in list order from its own seed (so
+    the published draws of the pairs stay as they are); None for tracks shorter than 8 entries."""
+    rng = random.Random(seed)
+    return [rng.randint(0, len(track) - TRACK_ENTRIES) if len(track) >= TRACK_ENTRIES else None
+            for _, _, track in single_tracks]
 
 
 def crop_window(bbox: Sequence[float], width: int, height: int,
@@ -124,18 +137,43 @@ def extract_clip_pair(config: Config, real: str, fake: str, track: AlignedTrack,
     return 'written'
 
 
+def extract_single_clip(config: Config, video: str, track: Sequence[tuple[int, Sequence[float]]],
+                        start_idx: int) -> str:
+    """Write the clip of a video trained on its own: the same 50 frames and crop rule around its own track."""
+    start_frame = track[start_idx][0] * DETECTOR_STEP
+    _, middle_box = track[start_idx + TRACK_ENTRIES // 2]
+    info = video_info(config.DFDC_DATA_PATH / video)
+    window = crop_window(middle_box, info.width, info.height)
+    if window[2] <= window[0] or window[3] <= window[1]:
+        return 'empty crop window'
+    target = config.clips_root / clip_name(video, start_frame, window[0], window[1])
+    if is_complete_clip(target):
+        return 'exists'
+    if target.exists():
+        log.warning('%s: incomplete clip folder from an earlier run; rewriting it', target)
+        shutil.rmtree(target)
+    with atomic_directory(target) as temp:
+        frames = _write_clip(config.DFDC_DATA_PATH / video, temp, start_frame, window, [box for _, box in track])
+        if frames < TRACK_LENGTH:
+            raise _ShortClip(f'the clip runs past the end of {video} ({frames} of {TRACK_LENGTH} frames from frame '
+                             f'{start_frame})')
+    return 'written'
+
+
 class _ShortClip(Exception):
     pass
 
 
 def run_extraction_stage(config: Config, aligned_tracks: Sequence[tuple[str, str, AlignedTrack]], part: int = 0,
-                         num_parts: int = 1, progress: bool = True) -> dict[str, int]:
-    """Stage 4 on this shard of the aligned tracks (draws made for the whole list, so shards agree)."""
+                         num_parts: int = 1, progress: bool = True,
+                         single_tracks: Sequence[tuple[str, int, Sequence]] = ()) -> dict[str, int]:
+    """Stage 4 on this shard of the aligned tracks, then of the single videos' tracks (draws made for each whole
+    list, so shards agree)."""
     choices = draw_clip_choices(aligned_tracks)
     items = shard(list(zip(aligned_tracks, choices)), part, num_parts)
     ensure_dir(config.clips_root)
-    for part_dir in [config.clips_root, *(p for p in config.clips_root.iterdir() if p.is_dir())]:
-        remove_stale_temporaries(part_dir, recursive=False)
+    for directory in _clip_containers(config.clips_root):
+        remove_stale_temporaries(directory, recursive=False)
     counts = {'aligned_tracks': len(items), 'written': 0, 'exists': 0, 'too_short': 0, 'failed': 0}
     for (real, fake, track), choice in tqdm(items, desc=f'extract clips (part {part + 1}/{num_parts})',
                                              unit='pair', disable=not progress):
@@ -151,21 +189,79 @@ def run_extraction_stage(config: Config, aligned_tracks: Sequence[tuple[str, str
         else:
             counts['failed'] += 1
             log.warning('%s / %s: %s; skipping this pair', real, fake, outcome)
+    singles = shard(list(zip(single_tracks, draw_single_choices(single_tracks))), part, num_parts)
+    counts.update(single_tracks=len(singles), single_written=0, single_exists=0, single_failed=0)
+    for (video, _, track), start_idx in tqdm(singles, desc=f'extract single clips (part {part + 1}/{num_parts})',
+                                             unit='clip', disable=not progress or not singles):
+        if start_idx is None:
+            counts['too_short'] += 1
+            continue
+        try:
+            outcome = extract_single_clip(config, video, track, start_idx)
+        except (VideoReadError, _ShortClip) as error:
+            outcome = str(error)
+        if outcome in ('written', 'exists'):
+            counts[f'single_{outcome}'] += 1
+        else:
+            counts['single_failed'] += 1
+            log.warning('%s: %s; skipping this clip', video, outcome)
     return counts
 
 
+def _clip_containers(clips_root: Path) -> list[Path]:
+    """`clips_root` and every folder below it that holds clip folders rather than being one."""
+    containers = []
+    for directory, folders, _ in os.walk(clips_root):
+        containers.append(Path(directory))
+        folders[:] = [f for f in folders if not f.startswith('.') and not CLIP_FOLDER.match(f)]
+    return containers
+
+
 def video_clips(clips_root: Path) -> dict[str, list[str]]:
-    """Clip folders grouped by video relative path (the folder name minus its last three `_` fields)."""
+    """Clip folders grouped by video relative path (the folder name minus its last three `_` fields), at any
+    depth below `clips_root` (DFDC's `dfdc_train_part_N/`, or the folders of a `labels.csv` data set)."""
     groups: dict[str, list[str]] = {}
     if not clips_root.is_dir():
         return groups
-    for part_dir in sorted(p for p in clips_root.iterdir() if p.is_dir() and not p.name.startswith('.')):
-        for folder in sorted(p for p in part_dir.iterdir() if p.is_dir() and not p.name.startswith('.')):
-            pieces = folder.name.rsplit('_', 3)
-            if len(pieces) != 4:
-                continue
-            groups.setdefault(f'{part_dir.name}/{pieces[0]}', []).append(f'{part_dir.name}/{folder.name}')
+    for directory, folders, _ in os.walk(clips_root):
+        folders[:] = sorted(f for f in folders if not f.startswith('.'))
+        relative = Path(directory).relative_to(clips_root)
+        clips = [f for f in folders if CLIP_FOLDER.match(f) and relative != Path('.')]
+        for folder in clips:
+            video = (relative / CLIP_FOLDER.match(folder)['video']).as_posix()
+            groups.setdefault(video, []).append((relative / folder).as_posix())
+        folders[:] = [f for f in folders if f not in clips]  # a clip folder holds PNGs, not more clips
     return groups
+
+
+def make_single_clips(clips_root: Path, singles: Mapping[str, int]) -> tuple[list[tuple[str, int]], int]:
+    """`(clip, label)` for every complete clip of a video trained on its own; and the number of incomplete ones."""
+    groups = video_clips(clips_root)
+    clips, incomplete = [], 0
+    for video in sorted(singles):
+        for clip in groups.get(video, []):
+            if is_complete_clip(clips_root / clip):
+                clips.append((clip, singles[video]))
+            else:
+                incomplete += 1
+                log.warning('%s: clip is incomplete (missing PNGs or boxes); leaving it out', clip)
+    return clips, incomplete
+
+
+def write_single_clips(path: Path, clips: Sequence[tuple[str, int]]) -> None:
+    atomic_write_bytes(path, ''.join(f'{clip},{label}\n' for clip, label in clips).encode())
+
+
+def read_single_clips(path: Path) -> list[tuple[str, int]]:
+    """`(clip, label)` rows of stage 5's `single_clips.txt`; an empty list when there is none."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            clip, label = line.strip().rsplit(',', 1)
+            rows.append((clip, int(label)))
+    return rows
 
 
 def make_track_pairs(clips_root: Path, fake_to_real: Mapping[str, str]) -> tuple[list[tuple[str, str]], int]:

@@ -56,6 +56,16 @@ class Config:
     def track_pairs_path(self) -> Path:
         return self.ARTIFACTS_PATH / 'track_pairs.txt'
 
+    @property
+    def single_tracks_path(self) -> Path:
+        """Stage 3's tracks of videos trained on their own (`labels.csv` data only)."""
+        return self.ARTIFACTS_PATH / 'single_tracks.pkl'
+
+    @property
+    def single_clips_path(self) -> Path:
+        """Stage 5's `clip,label` list of the clips of those videos."""
+        return self.ARTIFACTS_PATH / 'single_clips.txt'
+
     def snapshots_dir(self, run_name: str) -> Path:
         return self.ARTIFACTS_PATH / 'snapshots' / run_name
 

@@ -30,7 +30,13 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 class TrackPairDataset(Dataset):
-    """`(real, fake)` float tensors F x 3 x 224 x 192, transformed as the published dataset did.
+    """`(real, fake, target)`: float tensors F x 3 x 224 x 192, transformed as the published dataset did, and NaN
+    (the target is the mixup weight drawn in the training loop).
+
+    Items past the pairs are single clips (`labels.csv` data: videos without a pairing), returned as
+    `(clip, clip, label)`: mixing a clip with itself leaves it as it is, and the loop trains it on its label.
+    `single_slots` is how many items of an epoch are singles (default: one per single clip); with another number
+    each slot picks a clip at random (from its sample seed), to set the ratio of singles to pairs.
 
     The real clip's frames are transformed first, then the state of Python's `random` is rewound and the fake
     clip's frames replay the same draws, so frame k of the fake gets frame k of the real's transform (torch's
@@ -41,16 +47,21 @@ class TrackPairDataset(Dataset):
 
     def __init__(self, clips_root: Path, pairs: Sequence[tuple[str, str]], frames: Sequence[int],
                  pipeline: FramePipeline, sequence: bool = False, compression_p: float = COMPRESSION_P,
-                 pix_fmt: str | None = None):
+                 pix_fmt: str | None = None, singles: Sequence[tuple[str, int]] = (), single_slots: int | None = None):
         self.clips_root, self.pairs, self.frames = Path(clips_root), list(pairs), tuple(frames)
         self.pipeline, self.sequence, self.compression_p, self.pix_fmt = pipeline, sequence, compression_p, pix_fmt
+        self.singles = list(singles)
+        self.single_slots = len(self.singles) if single_slots is None else single_slots
+        if self.single_slots and not self.singles:
+            raise ValueError('single slots need single clips')
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.pairs) + self.single_slots
 
-    def load_frames(self, index: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The wanted RGB frames of the real and fake clip, re-encoded together with probability 0.5."""
-        folders = [self.clips_root / clip for clip in self.pairs[index]]
+    def load_frames(self, clips: Sequence[str]) -> tuple[list[np.ndarray], ...]:
+        """The wanted RGB frames of each clip (the real and the fake one of a pair), re-encoded together with the
+        same random settings with probability 0.5."""
+        folders = [self.clips_root / clip for clip in clips]
         params = draw_compression_params(self.pix_fmt, self.compression_p)
         if params is not None:
             first = cv2.imread(str(folders[0] / '0.png'))
@@ -72,15 +83,24 @@ class TrackPairDataset(Dataset):
             tensors.append(self.pipeline.train(frame))
         return tensors
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, sample_seed = key
+        if index >= len(self.pairs):
+            slot = index - len(self.pairs)
+            if self.single_slots != len(self.singles):
+                slot = random.Random(sample_seed).randrange(len(self.singles))
+            clip, label = self.singles[slot]
+            with seeded(sample_seed):
+                frames, = self.load_frames([clip])
+                tensors = torch.stack(self.transform_clip(frames))
+            return tensors, tensors, torch.tensor(float(label))
         with seeded(sample_seed):
-            real, fake = self.load_frames(index)
+            real, fake = self.load_frames(self.pairs[index])
             state = random.getstate()
             real_t = self.transform_clip(real)
             random.setstate(state)
             fake_t = self.transform_clip(fake)
-        return torch.stack(real_t), torch.stack(fake_t)
+        return torch.stack(real_t), torch.stack(fake_t), torch.tensor(float('nan'))
 
 
 class InfiniteBatchSampler(Sampler):

@@ -19,7 +19,11 @@ log = logging.getLogger('dfdc')
 
 
 def training_videos(data_root: Path) -> list[str]:
-    """Relative paths `dfdc_train_part_N/name.mp4` of every training video, sorted."""
+    """Relative paths of every training video, sorted: the valid rows of `labels.csv` when the data root has
+    one, else every `dfdc_train_part_N/name.mp4`."""
+    from .metadata import read_labels_file, uses_labels_file
+    if uses_labels_file(data_root):
+        return sorted(read_labels_file(data_root)['video'])
     return sorted(p.relative_to(data_root).as_posix() for p in data_root.glob('dfdc_train_part_*/*.mp4')
                   if p.is_file())
 

@@ -13,12 +13,15 @@ log = logging.getLogger('dfdc')
 EPS = 1e-15
 
 
-def read_labels(path: Path) -> dict[str, int]:
-    """`filename,label` CSV (1 = fake) or a DFDC `metadata.json` (FAKE / REAL)."""
+def read_labels(path: Path, basenames: bool = False) -> dict[str, int]:
+    """`filename,label` CSV (1 = fake) or a DFDC `metadata.json` (FAKE / REAL); `basenames`: keyed by file name
+    alone, as submissions are."""
     text = path.read_text()
     if path.suffix == '.json':
-        return {name: int(entry['label'] == 'FAKE') for name, entry in json.loads(text).items()}
-    return {row['filename']: int(float(row['label'])) for row in csv.DictReader(io.StringIO(text))}
+        labels = {name: int(entry['label'] == 'FAKE') for name, entry in json.loads(text).items()}
+    else:
+        labels = {row['filename']: int(float(row['label'])) for row in csv.DictReader(io.StringIO(text))}
+    return {Path(name).name: label for name, label in labels.items()} if basenames else labels
 
 
 def read_submission(path: Path, skip_incomplete: bool = False) -> dict[str, float]:
@@ -62,10 +65,26 @@ def evaluate(submission: dict[str, float], labels: dict[str, int]) -> dict:
     both = len(set(y.tolist())) == 2
     return {'videos': len(common), 'missing': len(missing), 'log_loss': log_loss(y, p),
             'roc_auc': float(roc_auc_score(y, p)) if both else float('nan'),
+            'brier': float(np.mean((p - y) ** 2)), 'ece': expected_calibration_error(y, p),
             'accuracy': float(np.mean((p > 0.5) == (y == 1))),
             'mean_score_fake': float(p[y == 1].mean()) if (y == 1).any() else float('nan'),
             'mean_score_real': float(p[y == 0].mean()) if (y == 0).any() else float('nan'),
             'labels': y, 'scores': p}
+
+
+def reliability(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
+    """Per equal-width score bin with videos: (mean score, share of fakes, count)."""
+    labels, probs = np.asarray(labels, np.float64), np.asarray(probs, np.float64)
+    which = np.minimum((probs * bins).astype(int), bins - 1)
+    return [(float(probs[which == b].mean()), float(labels[which == b].mean()), int((which == b).sum()))
+            for b in range(bins) if (which == b).any()]
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    """The count-weighted mean gap between the mean score and the share of fakes, over 10 equal-width bins."""
+    rows = reliability(labels, probs, bins)
+    total = sum(count for _, _, count in rows)
+    return float(sum(count * abs(score - share) for score, share, count in rows) / total)
 
 
 def plot(metrics: dict, path: Path) -> None:
@@ -74,7 +93,7 @@ def plot(metrics: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
     y, p = metrics['labels'], metrics['scores']
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (left, right, diagram) = plt.subplots(1, 3, figsize=(15, 4))
     if len(set(y.tolist())) == 2:
         fpr, tpr, _ = roc_curve(y, p)
         left.plot(fpr, tpr, label=f'AUC {metrics["roc_auc"]:.3f}')
@@ -86,6 +105,14 @@ def plot(metrics: dict, path: Path) -> None:
     right.hist(p[y == 1], bins=bins, alpha=0.6, label='fake')
     right.set(xlabel='score', ylabel='videos', title=f'scores (log loss {metrics["log_loss"]:.4f})')
     right.legend()
+    rows = reliability(y, p)
+    diagram.plot([0, 1], [0, 1], '--', color='grey', label='perfectly calibrated')
+    diagram.plot([r[0] for r in rows], [r[1] for r in rows], 'o-', label='videos per score bin')
+    for score, share, count in rows:
+        diagram.annotate(str(count), (score, share), textcoords='offset points', xytext=(4, -10), fontsize=7)
+    diagram.set(xlabel='mean score in bin', ylabel='share of fakes', xlim=(0, 1), ylim=(0, 1),
+                title=f'reliability (ECE {metrics["ece"]:.3f}, Brier {metrics["brier"]:.4f})')
+    diagram.legend(loc='upper left')
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)

@@ -27,7 +27,7 @@ from .augment import FramePipeline, build_pipeline, normalization_constants
 from .clips import crop_window
 from .detectors import FaceDetector, load_state_dict
 from .devices import autocast, check_precision
-from .scoring import DEFAULT_SCORE, video_score
+from .scoring import DEFAULT_SCORE, PUBLISHED, ScoreTransform, video_score
 from .tracking import (PREDICT_TRACKER_T_MIN, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, TRACKER_SIGMA_L,
                        OnlineIoUTracker, interpolate_track)
 from .video import frame_events
@@ -44,6 +44,7 @@ THUMBNAILS_PER_TRACK = 4   # face thumbnails kept per track for --details and th
 RUN_SUFFIX = '_v4_cad79a'
 WEIGHTS_NAME = 'snapshot_100000.fp16.pth'
 DETECTOR_WEIGHTS_NAME = 'WIDERFace_DSFD_RES152.fp16.pth'
+CALIBRATION_NAME = 'calibration.json'   # calibrate.py's fitted score transform, applied by predict.py'
 # Run name, pipeline preset (shared with training), whether it is the sequence model.
 ENSEMBLE = (
     ('efficientnet-b7_ns_seq_aa-original-mstd0.5_100k', 'sequence', True),
@@ -98,7 +99,7 @@ class Ensemble:
 
     def __init__(self, models: dict[str, torch.nn.Module], device: torch.device, batch_size: int = 32,
                  precision: str = 'fp32', channels_last: bool = True):
-        """`models` maps each pipeline preset of ENSEMBLE to its classifier."""
+        """`models` maps each pipeline preset of ENSEMBLE (all three, or a subset) to its classifier."""
         self.device, self.batch_size, self.precision = device, batch_size, check_precision(precision)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         mean, inverse_std = normalization_constants()
@@ -106,6 +107,8 @@ class Ensemble:
         self._inverse_std = torch.from_numpy(inverse_std).to(device).view(1, 3, 1, 1)
         self.members = {}
         for _, preset, sequence in ENSEMBLE:
+            if preset not in models:   # a subset scores with what it has (validation of one model)
+                continue
             model = models[preset].eval().to(device)
             if channels_last:
                 to_channels_last(model)
@@ -190,8 +193,8 @@ class Predictor:
     """
 
     def __init__(self, detector: FaceDetector, ensemble: Ensemble | None, detector_batch_size: int | None = None,
-                 queue_frames: int = 4):
-        self.detector, self.ensemble = detector, ensemble
+                 queue_frames: int = 4, transform: ScoreTransform = PUBLISHED):
+        self.detector, self.ensemble, self.transform = detector, ensemble, transform
         device = getattr(detector, 'device', None)
         on_cuda = device is not None and getattr(device, 'type', '') == 'cuda'
         self.detector_batch_size = detector_batch_size or (DETECTOR_BATCH_SIZE if on_cuda else 1)
@@ -293,9 +296,13 @@ class Predictor:
             if entry % FRAME_STRIDE == 0:
                 i = entry // FRAME_STRIDE
                 kind = 'large_crop' if i % 4 < 2 else 'random_erasing'
-                state.items.append((kind, i, entry, self._crop(ring[state.first + entry], boxes[entry], kind,
-                                                               flip=i % 2 == 0)))
+                if self._wanted(kind):
+                    state.items.append((kind, i, entry, self._crop(ring[state.first + entry], boxes[entry], kind,
+                                                                   flip=i % 2 == 0)))
         state.frame_done = last_entry
+        if not self._wanted('sequence'):
+            state.seq_done = last_entry
+            return
         entry = state.seq_done + 1
         while entry <= last_entry:
             window, offset = divmod(entry, WINDOW_STRIDE)
@@ -309,6 +316,10 @@ class Predictor:
                                                                        'sequence', flip=window % 2 == 0)))
             entry += 1
         state.seq_done = entry - 1
+
+    def _wanted(self, kind: str) -> bool:
+        """Whether the ensemble has this model (validation during training runs one model alone)."""
+        return self.ensemble is None or kind in self.ensemble.members
 
     def _crop(self, frame: np.ndarray, box: np.ndarray, kind: str, flip: bool) -> np.ndarray | None:
         """The model-size RGB input of one face: 1.5x crop, flipped (before the resize, pad and centre crop, as
@@ -360,7 +371,8 @@ class Predictor:
         order += [(t, kind) for t in range(len(results)) for kind in ('large_crop', 'random_erasing')]
         all_probs = np.array([p for key in order for p in per_track.get(key, [])], np.float32)
         timings['classify'] = time.perf_counter() - start
-        return VideoResult(str(path), video_score(all_probs), None, frames_read, results, timings, info)
+        return VideoResult(str(path), video_score(all_probs, self.transform), None, frames_read, results, timings,
+                           info)
 
 
 def _thumbnails(state: _TrackCrops, step: int, count: int = THUMBNAILS_PER_TRACK) -> list[dict[str, Any]]:

@@ -260,7 +260,7 @@ def report_from_files(details: Iterable[Path], out: Path, labels_path: Path | No
     for path in details:
         for record in read_details(Path(path)):
             records[record['video']] = record   # a resumed run may list a video twice: keep the last
-    labels = read_labels(labels_path) if labels_path is not None else None
+    labels = read_labels(labels_path, basenames=True) if labels_path is not None else None
     return write_report(list(records.values()), out, labels, threshold), len(records)
 
 

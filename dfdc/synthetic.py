@@ -26,6 +26,7 @@ from .fileio import atomic_path, atomic_write_bytes, ensure_dir
 FPS = 30
 SIDECAR_NAME = 'synthetic_faces.json'
 TEST_LABELS_NAME = 'test_labels.csv'
+VAL_LABELS_NAME = 'val_labels.csv'
 # Face square (x, y, size) in each photograph, as OpenCV's frontal-face cascade finds it.
 IDENTITIES = {
     'grace_hopper': ('matplotlib', (155, 105, 222)),
@@ -120,11 +121,17 @@ def _draw_faces(rng: np.random.Generator, width: int, height: int, identities: l
     return faces
 
 
+ARTEFACTS = ('blend', 'blocky')
+
+
 @dataclasses.dataclass(frozen=True)
 class SwapStyle:
-    """How one fake was made: the resolution the new face was synthesised at and how well its colour matches."""
+    """How one fake was made: the resolution the new face was synthesised at, how well its colour matches, and
+    the artefact kind: 'blend' (smooth upscaling, Poisson blending: the default set) or 'blocky' (nearest-neighbour
+    upscaling and a hard-edged paste: a kind of fake the default set never shows)."""
     downscale: float = 3.0
     color_mix: float = 0.5
+    artefact: str = 'blend'
 
 
 def _roi(matrix: np.ndarray, width: int, height: int, pad: int = 2) -> tuple[int, int, int, int]:
@@ -218,17 +225,22 @@ class Renderer:
         mask[:, [0, -1]] = 0
         if not mask.any():
             return
-        # Synthesised at low resolution, then upscaled: the blur real face-swap generators leave.
+        # Synthesised at low resolution, then upscaled: the blur real face-swap generators leave (or, 'blocky',
+        # the pixel blocks of nearest-neighbour upscaling).
         low = int(PATCH_SIZE / style.downscale)
         source = self.patches[self.other[face.identity]]
+        upscale = cv2.INTER_NEAREST if style.artefact == 'blocky' else cv2.INTER_LINEAR
         source = cv2.resize(cv2.resize(source, (low, low), interpolation=cv2.INTER_AREA), (PATCH_SIZE, PATCH_SIZE),
-                            interpolation=cv2.INTER_LINEAR).astype(np.float32) * face.brightness
+                            interpolation=upscale).astype(np.float32) * face.brightness
         warped = _warp_into(source, matrix, roi, cv2.INTER_LINEAR)
         target = frame[y0:y1, x0:x1]
         region = mask > 0
         # Imperfect colour match: move the new face's mean colour only part of the way to the old one's.
         warped += (target[region].mean(axis=0) - warped[region].mean(axis=0)) * style.color_mix
         warped = np.clip(warped, 0, 255).astype(np.uint8)
+        if style.artefact == 'blocky':
+            target[region] = warped[region]   # pasted with a hard edge, no blending
+            return
         center = ((target.shape[1]) // 2, (target.shape[0]) // 2)
         frame[y0:y1, x0:x1] = cv2.seamlessClone(warped, np.ascontiguousarray(target), mask, center,
                                                 cv2.NORMAL_CLONE)
@@ -282,6 +294,9 @@ class SyntheticSpec:
     height: int = 360
     seconds: float = 4.0
     seed: int = 0
+    artefact: str = 'blend'      # the fakes' face-swap artefact, one of ARTEFACTS
+    layout: str = 'dfdc'         # 'dfdc' (dfdc_train_part_N/ + metadata.json) or 'labels' (videos/ + labels.csv)
+    val_videos: int = 0          # also write val_videos/ and val_labels.csv (paths relative to the root)
 
 
 def _random_names(rng: np.random.Generator, count: int) -> list[str]:
@@ -304,7 +319,7 @@ def make_dataset(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec(), 
     num_frames = int(round(spec.seconds * FPS))
     identities = sorted(IDENTITIES)
     other = {identities[0]: identities[1], identities[1]: identities[0]}
-    max_videos = spec.parts * spec.reals_per_part * (1 + spec.fakes_per_real) + spec.test_videos
+    max_videos = spec.parts * spec.reals_per_part * (1 + spec.fakes_per_real) + spec.test_videos + spec.val_videos
     names = iter(_random_names(rng, max_videos))
     jobs: list[tuple[str, VideoPlan, SwapStyle | None]] = []
     sidecar: dict[str, dict] = {}
@@ -319,8 +334,12 @@ def make_dataset(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec(), 
                          _draw_faces(plan_rng, spec.width, spec.height, chosen),
                          noise_sigma=float(plan_rng.uniform(1.5, 4.0)))
 
+    if spec.artefact not in ARTEFACTS:
+        raise ValueError(f'unknown artefact {spec.artefact!r}; choose from {", ".join(ARTEFACTS)}')
+
     def new_swap() -> SwapStyle:
-        return SwapStyle(downscale=float(rng.uniform(2.5, 4.0)), color_mix=float(rng.uniform(0.3, 0.7)))
+        return SwapStyle(downscale=float(rng.uniform(2.5, 4.0)), color_mix=float(rng.uniform(0.3, 0.7)),
+                         artefact=spec.artefact)
 
     def add(relpath: str, plan: VideoPlan, swap: SwapStyle | None) -> None:
         jobs.append((str(out / relpath), plan, swap))
@@ -332,33 +351,50 @@ def make_dataset(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec(), 
         }
 
     video_index = 0
+    rows = []   # the 'labels' layout's labels.csv: (relpath, label, original)
     for part in range(spec.parts):
-        part_dir = ensure_dir(out / f'dfdc_train_part_{part}')
+        part_dir = ensure_dir(out / (f'dfdc_train_part_{part}' if spec.layout == 'dfdc' else f'videos/set_{part}'))
+        folder = part_dir.relative_to(out).as_posix()
         metadata = {}
-        for _ in range(spec.reals_per_part):
+        for k in range(spec.reals_per_part):
             plan = new_plan(video_index)
             video_index += 1
             real = next(names)
             metadata[real] = {'label': 'REAL', 'split': 'train'}
-            add(f'{part_dir.name}/{real}', plan, None)
+            add(f'{folder}/{real}', plan, None)
+            rows.append((f'{folder}/{real}', 0, ''))
+            # Every 3rd real of a 'labels' set has fakes whose original is not listed: all of them train alone.
+            paired = spec.layout == 'dfdc' or k % 3 != 2
             # A fake of a video without faces would equal its original; like DFDC, such a real has no fakes.
             for _ in range(spec.fakes_per_real if plan.faces else 0):
                 fake = next(names)
                 metadata[fake] = {'label': 'FAKE', 'split': 'train', 'original': real}
-                add(f'{part_dir.name}/{fake}', plan, new_swap())
-        atomic_write_bytes(part_dir / 'metadata.json', json.dumps(dict(sorted(metadata.items())), indent=1).encode())
+                add(f'{folder}/{fake}', plan, new_swap())
+                rows.append((f'{folder}/{fake}', 1, f'{folder}/{real}' if paired else ''))
+        if spec.layout == 'dfdc':
+            atomic_write_bytes(part_dir / 'metadata.json',
+                               json.dumps(dict(sorted(metadata.items())), indent=1).encode())
+    if spec.layout == 'labels':
+        atomic_write_bytes(out / 'labels.csv', ('filename,label,original\n' + ''.join(
+            f'{name},{label},{original}\n' for name, label, original in sorted(rows))).encode())
+    elif spec.layout != 'dfdc':
+        raise ValueError(f'unknown layout {spec.layout!r}; use dfdc or labels')
 
-    ensure_dir(out / 'test_videos')
-    labels = []
-    for k in range(spec.test_videos):
-        plan = new_plan(video_index)
-        video_index += 1
-        is_fake = k % 2 == 1 and bool(plan.faces)
-        name = next(names)
-        labels.append((name, int(is_fake)))
-        add(f'test_videos/{name}', plan, new_swap() if is_fake else None)
-    csv = 'filename,label\n' + ''.join(f'{n},{y}\n' for n, y in sorted(labels))
-    atomic_write_bytes(out / TEST_LABELS_NAME, csv.encode())
+    for folder, count, labels_name, prefix in (('test_videos', spec.test_videos, TEST_LABELS_NAME, ''),
+                                               ('val_videos', spec.val_videos, VAL_LABELS_NAME, 'val_videos/')):
+        if not count:
+            continue
+        ensure_dir(out / folder)
+        labels = []
+        for k in range(count):
+            plan = new_plan(video_index)
+            video_index += 1
+            is_fake = k % 2 == 1 and bool(plan.faces)
+            name = next(names)
+            labels.append((f'{prefix}{name}', int(is_fake)))
+            add(f'{folder}/{name}', plan, new_swap() if is_fake else None)
+        csv = 'filename,label\n' + ''.join(f'{n},{y}\n' for n, y in sorted(labels))
+        atomic_write_bytes(out / labels_name, csv.encode())
 
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     bar = tqdm(total=len(jobs), desc='synthetic videos', unit='video', disable=not progress)
@@ -372,7 +408,8 @@ def make_dataset(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec(), 
                 bar.update()
     bar.close()
     atomic_write_bytes(out / SIDECAR_NAME, json.dumps({'fps': FPS, 'videos': sidecar}).encode())
-    return {'train_videos': len(jobs) - spec.test_videos, 'test_videos': spec.test_videos, 'root': str(out)}
+    return {'train_videos': len(jobs) - spec.test_videos - spec.val_videos, 'test_videos': spec.test_videos,
+            'val_videos': spec.val_videos, 'root': str(out)}
 
 
 def well_conditioned_weights(model, batch_shape: tuple[int, int, int, int] = (14, 3, 224, 192), seed: int = 0,

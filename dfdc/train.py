@@ -24,13 +24,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from efficientnet import create_model, load_pretrained, to_channels_last
+from efficientnet import create_model, load_pretrained, model_spec_from_json, to_channels_last
 
 from .augment import build_pipeline
 from .cli import UserError, get_args_parser as base_parser
-from .clips import BOXES_FILE, TRACK_LENGTH, read_track_pairs
+from .clips import BOXES_FILE, TRACK_LENGTH, read_single_clips, read_track_pairs
 from .config import Config, load_config
 from .data import FRAME_MODEL_FRAMES, SEQUENCE_MODEL_FRAMES, InfiniteBatchSampler, TrackPairDataset
+from .detectors import load_state_dict
 from .devices import resolve_device
 from .fileio import atomic_path, atomic_write_bytes, ensure_dir, remove_stale_temporaries
 
@@ -48,6 +49,10 @@ MIXUP_ALPHA = 0.5
 DEFAULT_PRETRAINED = 'external_data/noisy_student_efficientnet-b7.pth'
 STATE_FILE = 'training_state.pth'
 MODEL_SPEC_FILE = 'model.json'
+# Fine-tuning converged final weights on a few thousand of one's own pairs: a tenth of the published initial lr
+# (the published run ended at 5e-6; 0.005 would undo it in a few hundred steps), no _fc warm-up (the head is
+# trained), and 2000 iterations of 8 pairs = 16,000 samples, several epochs of a few thousand clips.
+FINETUNE = {'max_iters': 2000, 'warmup_iters': 0, 'lr': 0.0005, 'snapshot_every': 250}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +109,23 @@ def get_args_parser(preset: TrainPreset) -> argparse.ArgumentParser:
     parser.add_argument('--resume', action='store_true', help='continue from the latest snapshot of this run')
     parser.add_argument('--stop-after', type=int, default=None,
                         help='stop after this many iterations of this invocation (for time-limited jobs)')
+    adapt = parser.add_argument_group('adapting to one\'s own data')
+    adapt.add_argument('--init', default=None, metavar='WEIGHTS',
+                       help='start from these final weights (copy_weights.py\'s or the published FP16 file, with '
+                            'its architecture from the JSON beside it) instead of --pretrained')
+    adapt.add_argument('--finetune', action='store_true',
+                       help='the fine-tuning schedule (with --init): ' + ', '.join(
+                           f'--{k.replace("_", "-")} {v}' for k, v in FINETUNE.items()) + ' unless given')
+    adapt.add_argument('--single-ratio', type=float, default=None,
+                       help='share of samples that are single clips (labels.csv data; default: their share of the '
+                            'data)')
+    adapt.add_argument('--val', default=None, metavar='LABELS_CSV',
+                       help='validation videos (filename,label; paths relative to the CSV): log loss and ROC AUC '
+                            'through the predictor every --val-every iterations; the best snapshot is kept as best.pth')
+    adapt.add_argument('--val-every', type=int, default=None, help='default: --snapshot-every')
+    adapt.add_argument('--val-detector', choices=('dsfd', 'opencv'), default='dsfd')
+    adapt.add_argument('--val-detector-weights', default=None,
+                       help='default: MODELS_PATH/WIDERFace_DSFD_RES152.fp16.pth, else external_data/...pth')
     return parser
 
 
@@ -134,9 +156,34 @@ def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
     return info, torch.device('cuda', info.local_rank) if use_cuda else torch.device('cpu')
 
 
+def model_spec(args: argparse.Namespace, preset: TrainPreset) -> dict[str, Any]:
+    """The architecture to train: the `--init` weights' (from the JSON beside them; the published B7 without
+    one), else `--arch` and `--override`."""
+    sequence_length = len(preset.frames) if preset.sequence else None
+    if args.init is None:
+        return {'name': args.arch, 'overrides': dict(args.override), 'sequence_length': sequence_length}
+    path = Path(args.init)
+    if not path.is_file():
+        raise UserError(f'--init weights {path} do not exist')
+    spec_path = path.with_suffix('.json')
+    spec = json.loads(spec_path.read_text()) if spec_path.is_file() else {}
+    spec = {'name': spec.get('name', 'efficientnet-b7'), 'overrides': spec.get('overrides', {}),
+            'sequence_length': spec.get('sequence_length', sequence_length if not spec else None)}
+    if spec['sequence_length'] != sequence_length:
+        raise UserError(f'--init {path} is a {"sequence" if spec["sequence_length"] else "frame"} model; '
+                        f'{preset.run_name} trains a {"sequence" if sequence_length else "frame"} model')
+    return spec
+
+
 def build_model(args: argparse.Namespace, preset: TrainPreset) -> nn.Module:
-    model = create_model(args.arch, sequence_length=len(preset.frames) if preset.sequence else None,
-                         **dict(args.override))
+    spec = model_spec(args, preset)
+    model = create_model(**model_spec_from_json(spec))
+    if args.init is not None:
+        try:
+            model.load_state_dict(load_state_dict(args.init), strict=True)
+        except RuntimeError as error:
+            raise UserError(f'--init {args.init} does not fit {spec}: {str(error).splitlines()[1:2]}') from None
+        return model
     if str(args.pretrained).lower() != 'none':
         path = Path(args.pretrained)
         if not path.is_file():
@@ -150,19 +197,42 @@ def build_model(args: argparse.Namespace, preset: TrainPreset) -> nn.Module:
     return model
 
 
+def _clip_is_there(config: Config, clip: str) -> bool:
+    return all((config.clips_root / clip / name).is_file() for name in ('0.png', f'{TRACK_LENGTH - 1}.png', BOXES_FILE))
+
+
 def usable_pairs(config: Config, pairs: Sequence[tuple[str, str]], warn: bool = True) -> list[tuple[str, str]]:
     """The pairs whose two clips are there (first and last PNG and the boxes); the others are warned about."""
     usable = []
     for real, fake in pairs:
-        missing = next((clip for clip in (real, fake) if not all(
-            (config.clips_root / clip / name).is_file() for name in ('0.png', f'{TRACK_LENGTH - 1}.png', BOXES_FILE))),
-            None)
+        missing = next((clip for clip in (real, fake) if not _clip_is_there(config, clip)), None)
         if missing is None:
             usable.append((real, fake))
         elif warn:
             log.warning('%s: clip named in %s is missing or incomplete; leaving its pair out', missing,
                         config.track_pairs_path.name)
     return usable
+
+
+def usable_singles(config: Config, warn: bool = True) -> list[tuple[str, int]]:
+    """Stage 5's single clips (`labels.csv` data) that are there."""
+    usable = []
+    for clip, label in read_single_clips(config.single_clips_path):
+        if _clip_is_there(config, clip):
+            usable.append((clip, label))
+        elif warn:
+            log.warning('%s: clip named in %s is missing or incomplete; leaving it out', clip,
+                        config.single_clips_path.name)
+    return usable
+
+
+def single_slots(num_pairs: int, num_singles: int, ratio: float | None) -> int:
+    """How many of an epoch's items are single clips: all of them by default, else `ratio` of all items."""
+    if ratio is None or not num_pairs or not num_singles:
+        return num_singles
+    if not 0 <= ratio < 1:
+        raise UserError(f'--single-ratio must be in [0, 1), got {ratio}')
+    return round(ratio / (1 - ratio) * num_pairs)
 
 
 def lr_factor(full_model_steps: int, max_iters: int) -> float:
@@ -248,9 +318,12 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     if not config.track_pairs_path.is_file():
         raise UserError(f'{config.track_pairs_path} does not exist; run stages 1-5 (generate_track_pairs.py) first')
     pairs = usable_pairs(config, read_track_pairs(config.track_pairs_path), warn=distributed.is_main)
-    if not pairs:
+    singles = usable_singles(config, warn=distributed.is_main)
+    if not pairs and not singles:
         raise UserError(f'{config.track_pairs_path} lists no usable pairs; check stages 4-5 '
                         '(extract_tracks_from_videos.py, generate_track_pairs.py)')
+    if args.finetune and args.init is None:
+        raise UserError('--finetune fine-tunes final weights: give them with --init')
     if args.max_iters < 1 or args.warmup_iters < 0 or args.batch_size < 1 or args.snapshot_every < 1:
         raise UserError('--max-iters, --batch-size and --snapshot-every must be positive, --warmup-iters >= 0')
     torch.backends.cudnn.deterministic = True
@@ -264,9 +337,7 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
         ensure_dir(snapshots)
         remove_stale_temporaries(snapshots, recursive=False)
         # The architecture beside the snapshots, so copy_weights.py and predict.py rebuild the same model.
-        spec = {'name': args.arch, 'overrides': dict(args.override),
-                'sequence_length': len(preset.frames) if preset.sequence else None}
-        atomic_write_bytes(snapshots / MODEL_SPEC_FILE, json.dumps(spec, indent=1).encode())
+        atomic_write_bytes(snapshots / MODEL_SPEC_FILE, json.dumps(model_spec(args, preset), indent=1).encode())
 
     model = build_model(args, preset).to(device)
     if args.channels_last:
@@ -294,7 +365,13 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
         return {'steps': 0, 'first_loss': None, 'last_loss': None}
 
     dataset = TrackPairDataset(config.clips_root, pairs, preset.frames, build_pipeline(preset.pipeline),
-                               sequence=preset.sequence, compression_p=args.compression_p, pix_fmt=args.pix_fmt)
+                               sequence=preset.sequence, compression_p=args.compression_p, pix_fmt=args.pix_fmt,
+                               singles=singles, single_slots=single_slots(len(pairs), len(singles),
+                                                                          args.single_ratio))
+    validator = None
+    if args.val is not None and distributed.is_main:
+        from .validation import Validator
+        validator = Validator(args, config, preset, device, snapshots)
     sampler = InfiniteBatchSampler(len(dataset), args.batch_size, args.seed, distributed.rank,
                                    distributed.world_size, start_batch=step)
     # Its own generator, so creating the loader does not draw from the global RNG that dropout uses and that a
@@ -334,7 +411,7 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
     losses: list[float] = []
     bar = tqdm(total=stop_at - step, desc=args.run_name, unit='it', disable=not distributed.is_main)
     start_time = time.perf_counter()
-    for real, fake in loader:
+    for real, fake, target in loader:
         if step >= stop_at:
             break
         if warmup and step >= args.warmup_iters:
@@ -345,7 +422,9 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
         # One mixing weight per frame for the frame models, one per sequence for the sequence model.
         t_shape = (batch, 1) if preset.sequence else (batch, frames)
         t = torch.from_numpy(mixup_rng.beta(MIXUP_ALPHA, MIXUP_ALPHA, size=t_shape).astype(np.float32))
-        t = t.expand(batch, frames).to(device)
+        # A single clip (target not NaN) trains on its label: plain BCE, its "mix" is the clip itself.
+        target = target.view(batch, 1)
+        t = torch.where(torch.isnan(target), t, target).expand(batch, frames).to(device)
         inputs = (1 - t[..., None, None, None]) * real + t[..., None, None, None] * fake
         inputs = inputs.reshape(batch * frames, *inputs.shape[2:]).contiguous(memory_format=memory_format)
         max_lr = max(group['lr'] for group in optimizer.param_groups)
@@ -373,6 +452,13 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
         if step % args.snapshot_every == 0 or step == total_steps:
             if distributed.is_main:
                 save_snapshot(snapshots, step, model, optimizer, scheduler, step, mixup_rng)
+        if validator is not None and (step % (args.val_every or args.snapshot_every) == 0 or step == total_steps):
+            metrics = validator(model, step)
+            bar.write(f'{args.run_name} iteration {step}: validation log loss {metrics["log_loss"]:.4f}, '
+                      f'ROC AUC {metrics["roc_auc"]:.4f}' + (' (best so far)' if metrics['best'] else ''))
+            if writer is not None:
+                writer.add_scalar('val/log_loss', metrics['log_loss'], step)
+                writer.add_scalar('val/roc_auc', metrics['roc_auc'], step)
             if distributed.enabled:
                 dist.barrier()
     bar.close()
@@ -414,7 +500,11 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def train_main(preset: TrainPreset, argv: Sequence[str] | None = None) -> int:
     """Entry point of the three training scripts."""
-    args = get_args_parser(preset).parse_args(argv)
+    parser = get_args_parser(preset)
+    args = parser.parse_args(argv)
+    if args.finetune:  # the fine-tuning schedule's defaults; what the command line gives still wins
+        parser.set_defaults(**FINETUNE)
+        args = parser.parse_args(argv)
     config = load_config(args.config)
     summary = train(args, preset, config)
     if summary.get('is_main') and summary['steps']:

@@ -64,3 +64,18 @@ def stages(tmp_path_factory, synthetic_root):
     """A config whose ARTIFACTS_PATH holds the outputs of stages 1-5, and stage 5's stdout."""
     config_path = write_config(tmp_path_factory.mktemp('stages'), synthetic_root)
     return config_path, run_stages(config_path).stdout
+
+
+# One's own data: labels.csv with every 3rd real (and its fake) unpaired, validation videos, another artefact.
+LABELLED_SPEC = SyntheticSpec(parts=1, reals_per_part=3, fakes_per_real=1, test_videos=0, val_videos=4, width=320,
+                              height=180, seconds=3.0, seed=13, artefact='blocky', layout='labels')
+
+
+@pytest.fixture(scope='session')
+def labelled_stages(tmp_path_factory):
+    """A config whose data root has a labels.csv and whose ARTIFACTS_PATH holds stages 1-5's outputs."""
+    root = tmp_path_factory.mktemp('labelled')
+    make_dataset(root / 'data', LABELLED_SPEC, progress=False)
+    config_path = write_config(root, root / 'data')
+    output = run_stages(config_path).stdout
+    return config_path, output

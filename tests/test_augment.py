@@ -189,7 +189,7 @@ def test_real_and_fake_frames_get_the_same_transform(twin_clips, preset):
         dataset = TrackPairDataset(twin_clips, pairs, (9, 13, 17, 21, 25, 29, 33, 37), build_pipeline(preset),
                                    compression_p=compression_p)
         for seed in range(4):
-            real, fake = dataset[(0, seed)]
+            real, fake, _ = dataset[(0, seed)]
             assert real.shape == (8, 3, 224, 192)
             if preset == 'large_crop':
                 assert torch.equal(real, fake)
@@ -215,7 +215,7 @@ def test_pair_replays_python_random_only_as_published(twin_clips):
             expected_real = [reference(image) for image in images]
             random.setstate(state)
             expected_fake = [reference(image) for image in images]
-        real, fake = dataset[(0, seed)]
+        real, fake, _ = dataset[(0, seed)]
         assert torch.equal(real, torch.stack(expected_real)) and torch.equal(fake, torch.stack(expected_fake))
         for r, f in zip(real, fake):
             differ = (r != f).any(dim=0).numpy()
@@ -230,6 +230,6 @@ def test_sequence_frames_share_one_transform(twin_clips):
     dataset = TrackPairDataset(twin_clips, [('p/still.mp4_0_0_0', 'p/still.mp4_0_0_0')], range(19, 32, 2),
                                build_pipeline('sequence'), sequence=True, compression_p=0.0)
     for seed in range(6):
-        real, fake = dataset[(0, seed)]
+        real, fake, _ = dataset[(0, seed)]
         assert real.shape == (7, 3, 224, 192) and torch.equal(real, fake)
         assert all(torch.equal(real[0], real[k]) for k in range(7))

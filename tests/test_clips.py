@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dfdc.clips import TRACK_LENGTH, crop_window, draw_clip_choices, is_complete_clip, read_track_pairs
+from dfdc.clips import (SINGLE_SEED, TRACK_LENGTH, crop_window, draw_clip_choices, is_complete_clip, read_single_clips,
+                        read_track_pairs)
 from dfdc.config import load_config
 from tests.conftest import run_stages, write_config
 
@@ -141,3 +142,26 @@ def test_crop_window_is_the_published_arithmetic():
     assert crop_window(np.array([168.28468, 2.9317417, 582.86365, 204.58635], np.float32), 640, 480)[3] == 254
     assert crop_window((10, 20, 50, 60), 640, 360) == (0, 10, 60, 70)
     assert crop_window((600, 300, 640, 360), 640, 360) == (590, 285, 640, 360)
+
+
+def test_labelled_data_gives_pairs_and_single_clips(labelled_stages):
+    import csv
+    config_path, output = labelled_stages
+    config = load_config(config_path)
+    rows = {r['filename']: r for r in csv.DictReader(open(config.DFDC_DATA_PATH / 'labels.csv'))}
+    pairs = read_track_pairs(config.track_pairs_path)
+    singles = read_single_clips(config.single_clips_path)
+    assert pairs and singles and 'single clips' in output
+    for real, fake in pairs:
+        assert rows[fake.rsplit('_', 3)[0]]['original'] == real.rsplit('_', 3)[0]
+    for clip, label in singles:
+        video = clip.rsplit('_', 3)[0]
+        assert int(rows[video]['label']) == label and not rows[video]['original']
+        assert is_complete_clip(config.clips_root / clip) and clip.startswith('videos/set_0/')
+    assert {label for _, label in singles} == {0, 1}
+    # The pairs' draws are the published ones; the singles draw from their own seed.
+    single = pickle.loads(config.single_tracks_path.read_bytes())
+    random.seed(SINGLE_SEED)
+    for (video, label, track), (clip, _) in zip([t for t in single if len(t[2]) >= 8], singles):
+        start = random.randint(0, len(track) - 8)
+        assert clip.startswith(f'{video}_{track[start][0] * 6}_')

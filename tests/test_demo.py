@@ -21,3 +21,11 @@ def test_tiny_demo_runs_every_stage_and_prints_metrics(tmp_path):
     assert (tmp_path / 'artifacts' / 'report' / 'index.html').is_file() and 'open the report: file://' in result.stdout
     assert list((tmp_path / 'artifacts' / 'annotated').glob('*.mp4'))
     assert (tmp_path / 'artifacts' / 'report.png').read_bytes()[:4] == b'\x89PNG'
+    adapt = subprocess.run([sys.executable, str(REPO / 'tools' / 'adapt_demo.py'), '--config', str(config_path),
+                            '--tiny'], capture_output=True, text=True, timeout=900)
+    assert adapt.returncode == 0, adapt.stdout[-3000:] + adapt.stderr[-3000:]
+    summary = adapt.stdout.split('adapt demo finished')[1]
+    for line in ('demo weights', 'fine-tuned', 'fine-tuned and calibrated'):
+        assert f'  {line} ' in summary and 'log loss' in summary, line
+    assert 'single clips' in adapt.stdout and 'calibrate: ' in adapt.stdout
+    assert (tmp_path / 'artifacts' / 'adapt' / 'models' / 'calibration.json').is_file()

@@ -48,3 +48,13 @@ def test_reference_compares_two_submissions(tmp_path):
                              '--reference', str(tmp_path / 'b.csv')], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert '2 videos, score difference max 1.00e-01 mean 7.50e-02' in result.stdout
+
+
+def test_brier_score_and_calibration_error_by_hand():
+    submission = {'a': 0.9, 'b': 0.8, 'c': 0.2, 'd': 0.15, 'e': 0.55}
+    labels = {'a': 1, 'b': 0, 'c': 0, 'd': 0, 'e': 1}
+    metrics = evaluate(submission, labels)
+    assert metrics['brier'] == pytest.approx((0.01 + 0.64 + 0.04 + 0.0225 + 0.2025) / 5)
+    # Bins: [0.1, 0.2) d; [0.2, 0.3) c; [0.5, 0.6) e; [0.8, 0.9) b; [0.9, 1.0] a.
+    expected = (abs(0.15 - 0) + abs(0.2 - 0) + abs(0.55 - 1) + abs(0.8 - 0) + abs(0.9 - 1)) / 5
+    assert metrics['ece'] == pytest.approx(expected)

@@ -1,7 +1,10 @@
 import json
 import logging
 
-from dfdc.metadata import fake_to_real, read_metadata
+import pytest
+
+from dfdc.metadata import (fake_to_real, read_dataset, read_labels_file, read_metadata, single_videos,
+                           uses_labels_file)
 
 
 def _part(root, index, metadata, files=None, raw=None):
@@ -40,3 +43,43 @@ def test_bad_entries_and_files_are_warnings_and_skipped(tmp_path, caplog):
     for fragment in expected:
         assert sum(fragment in m for m in messages) == 1, fragment
     assert all('\n' not in m for m in messages)
+
+
+def _labelled(root, rows, files):
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b'')
+    (root / 'labels.csv').write_text('filename,label,original\n' + ''.join(f'{r}\n' for r in rows))
+
+
+def test_labels_file_is_the_data_set_when_present(tmp_path):
+    _labelled(tmp_path, ['a/real.mp4,0,', 'a/fake.mp4,1,a/real.mp4', 'b/lone_fake.mp4,1,', 'b/lone_real.mp4,0,'],
+              ['a/real.mp4', 'a/fake.mp4', 'b/lone_fake.mp4', 'b/lone_real.mp4'])
+    _part(tmp_path, 0, {'x.mp4': {'label': 'REAL'}})   # ignored: labels.csv wins
+    assert uses_labels_file(tmp_path)
+    table = read_dataset(tmp_path)
+    assert table['video'].tolist() == ['a/fake.mp4', 'a/real.mp4', 'b/lone_fake.mp4', 'b/lone_real.mp4']
+    assert fake_to_real(table) == {'a/fake.mp4': 'a/real.mp4'}
+    assert single_videos(table) == {'b/lone_fake.mp4': 1, 'b/lone_real.mp4': 0}
+    from dfdc.detection import training_videos
+    assert training_videos(tmp_path) == table['video'].tolist()
+
+
+def test_bad_label_rows_are_warnings_naming_the_row(tmp_path, caplog):
+    rows = ['r.mp4,0,', 'f.mp4,1,r.mp4', 'gone.mp4,1,', 'maybe.mp4,2,', 'fake_of_fake.mp4,1,f.mp4',
+            'orphan.mp4,1,nowhere.mp4', 'odd_real.mp4,real,r.mp4']
+    _labelled(tmp_path, rows, ['r.mp4', 'f.mp4', 'maybe.mp4', 'fake_of_fake.mp4', 'orphan.mp4', 'odd_real.mp4'])
+    with caplog.at_level(logging.WARNING, logger='dfdc'):
+        table = read_labels_file(tmp_path)
+    assert table['video'].tolist() == ['f.mp4', 'odd_real.mp4', 'r.mp4']
+    messages = [r.getMessage() for r in caplog.records]
+    expected = ["line 4: video 'gone.mp4' does not exist", "line 5 (maybe.mp4): unknown label '2'",
+                'line 6 (fake_of_fake.mp4): its original f.mp4 is itself fake',
+                'line 7 (orphan.mp4): its original nowhere.mp4 is not a listed, existing video',
+                'line 8 (odd_real.mp4): a real video with an original']
+    for fragment in expected:
+        assert sum(fragment in m for m in messages) == 1, (fragment, messages)
+    (tmp_path / 'labels.csv').write_text('video,is_fake\n')
+    from dfdc.cli import UserError
+    with pytest.raises(UserError, match='filename,label'):
+        read_labels_file(tmp_path)

@@ -319,3 +319,35 @@ def test_merge_refuses_missing_and_disagreeing_shards(predict_setup):
     disagree = subprocess.run(command, capture_output=True, text=True)
     assert disagree.returncode == 2 and 'shards 1 and 2 disagree on shared.mp4' in disagree.stderr
     assert not output.exists()
+
+
+def test_predict_applies_the_fitted_calibration_and_says_so(predict_setup):
+    from dfdc.calibration import record_probabilities
+    from dfdc.scoring import ScoreTransform, video_score
+    config_path, inputs, directory = predict_setup
+    calibration = load_config(config_path).MODELS_PATH / 'calibration.json'
+    transform = ScoreTransform(power=0.3, weight_power=2.0, temperature=0.5)
+    calibration.write_text(json.dumps({'power': 0.3, 'weight_power': 2.0, 'temperature': 0.5}))
+    try:
+        output, details = directory / 'calibrated.csv', directory / 'calibrated.jsonl'
+        result = run_predict(config_path, inputs, output, '--details', str(details))
+        assert 'applying' in result.stdout and 'temperature 0.500' in result.stdout
+        published = run_predict(config_path, inputs, directory / 'published.csv', '--no-calibration')
+        assert 'applying' not in published.stdout
+    finally:
+        calibration.unlink()
+    scores = {r['filename']: float(r['label']) for r in csv.DictReader(io.StringIO(output.read_text()))}
+    plain = {r['filename']: float(r['label']) for r in
+             csv.DictReader(io.StringIO((directory / 'published.csv').read_text()))}
+    changed = 0
+    for line in details.read_text().splitlines():
+        record = json.loads(line)
+        name = record['video'].split('/')[-1]
+        probs = record_probabilities(record)
+        if probs is None:
+            assert scores[name] == plain[name] == 0.5
+            continue
+        assert scores[name] == pytest.approx(video_score(probs, transform), abs=2e-5)
+        assert plain[name] == pytest.approx(video_score(probs), abs=2e-5)
+        changed += scores[name] != plain[name]
+    assert changed

@@ -1,4 +1,5 @@
 """The training loop on the synthetic clips with tiny models."""
+import json
 import os
 import subprocess
 import sys
@@ -6,11 +7,13 @@ import sys
 import pytest
 import torch
 
+from dfdc.augment import build_pipeline
 from dfdc.cli import UserError
+from dfdc.clips import read_single_clips, read_track_pairs
 from dfdc.config import load_config
-from dfdc.data import InfiniteBatchSampler
+from dfdc.data import InfiniteBatchSampler, TrackPairDataset
 from dfdc.train import (MODEL_SPEC_FILE, PRESETS, STATE_FILE, get_args_parser, lr_factor, make_optimizer, set_warmup,
-                        train_main)
+                        single_slots, train_main)
 from efficientnet import create_model
 from tests.conftest import REPO
 
@@ -196,3 +199,73 @@ def test_channels_last_training_gives_the_same_weights(stages):
     for key, value in plain.items():
         if value.is_floating_point():
             assert torch.allclose(value, nhwc[key], rtol=1e-4, atol=1e-5), key
+
+
+def test_single_clips_train_on_their_label(labelled_stages, monkeypatch):
+    """Pairs get a Beta mixup weight; a single clip comes as (clip, clip) and its target is its label."""
+    config_path, _ = labelled_stages
+    config = load_config(config_path)
+    pairs, singles = read_track_pairs(config.track_pairs_path), read_single_clips(config.single_clips_path)
+    dataset = TrackPairDataset(config.clips_root, pairs, (9, 13), build_pipeline('large_crop'), compression_p=0,
+                               singles=singles)
+    clip, same, label = dataset[(len(pairs), 5)]
+    assert clip is same and label.item() == singles[0][1] and len(dataset) == len(pairs) + len(singles)
+    assert torch.isnan(dataset[(0, 5)][2])
+    targets = []
+    original = torch.nn.BCEWithLogitsLoss.forward
+    monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, 'forward',
+                        lambda self, logits, target: targets.append(target.clone()) or original(self, logits, target))
+    batch = len(pairs) + len(singles)   # one epoch per batch: every pair and every single in each
+    train_main(PRESETS['large_crop'], ['--config', str(config_path), *TINY[:-4], '--batch-size', str(batch),
+                                       '--num-workers', '0', '--run-name', 'singles', '--warmup-iters', '1',
+                                       '--max-iters', '2', '--compression-p', '0'])
+    for target in targets:
+        per_sample = target.view(batch, -1)
+        exact = sorted(row[0].item() for row in per_sample if row[0] in (0.0, 1.0) and (row == row[0]).all())
+        assert exact == sorted(float(label) for _, label in singles)
+    assert single_slots(10, 4, None) == 4 and single_slots(10, 4, 0.5) == 10 and single_slots(0, 4, 0.9) == 4
+    with pytest.raises(UserError, match='single-ratio'):
+        single_slots(10, 4, 1.0)
+
+
+def test_init_starts_from_final_weights_and_finetune_sets_the_schedule(labelled_stages, tmp_path):
+    from tests.test_copy_weights import make_tiny_snapshots, run_copy
+    from dfdc.inference import weights_path
+    config_path, _ = labelled_stages
+    config = load_config(config_path)
+    make_tiny_snapshots(config)
+    assert run_copy(config_path, '--iteration', '5', '--force').returncode == 0
+    init = weights_path(config.MODELS_PATH, PRESETS['re'].run_name)
+    args = get_args_parser(PRESETS['re']).parse_args(['--finetune', '--init', str(init)])
+    assert (args.max_iters, args.warmup_iters, args.lr) == (100_000, 100, 0.005), 'train_main applies the preset'
+    train_main(PRESETS['re'], ['--config', str(config_path), '--init', str(init), '--finetune', '--lr', '0',
+                               '--max-iters', '1', '--batch-size', '2', '--num-workers', '0', '--run-name', 'init',
+                               '--compression-p', '0'])
+    snapshots = config.snapshots_dir('init')
+    assert json.loads((snapshots / MODEL_SPEC_FILE).read_text())['overrides'] == {'width_coefficient': 0.25,
+                                                                                  'depth_coefficient': 0.2}
+    start = torch.load(init, weights_only=True)
+    after = torch.load(snapshots / 'snapshot_1.pth', weights_only=True)
+    model = create_model('efficientnet-b0', width_coefficient=0.25, depth_coefficient=0.2)
+    for name, _ in model.named_parameters():   # lr 0: the weights are the --init weights (BN statistics move)
+        assert torch.equal(after[name], start[name].float()), name
+    sequence_init = weights_path(config.MODELS_PATH, PRESETS['seq'].run_name)
+    with pytest.raises(UserError, match='is a sequence model'):
+        train_main(PRESETS['re'], ['--config', str(config_path), '--init', str(sequence_init), '--max-iters', '1'])
+    with pytest.raises(UserError, match='--finetune fine-tunes final weights'):
+        train_main(PRESETS['re'], ['--config', str(config_path), '--finetune', *TINY])
+
+
+def test_validation_through_the_predictor_keeps_the_best_snapshot(labelled_stages, capsys):
+    config_path, _ = labelled_stages
+    config = load_config(config_path)
+    train_main(PRESETS['large_crop'], ['--config', str(config_path), *TINY, '--run-name', 'validated',
+                                       '--warmup-iters', '1', '--max-iters', '2', '--snapshot-every', '1',
+                                       '--compression-p', '0', '--val', str(config.DFDC_DATA_PATH / 'val_labels.csv'),
+                                       '--val-detector', 'opencv'])
+    snapshots = config.snapshots_dir('validated')
+    best = json.loads((snapshots / 'best.json').read_text())
+    assert best['iteration'] in (1, 2) and best['videos'] == 4 and 0 < best['log_loss'] < 5
+    model = create_model('efficientnet-b0', width_coefficient=0.25, depth_coefficient=0.2)
+    model.load_state_dict(torch.load(snapshots / 'best.pth', weights_only=True), strict=True)
+    assert 'validation log loss' in capsys.readouterr().out
