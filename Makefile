@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_CONFIG := config.yaml
 
-.PHONY: demo test venv chromium clean-demo
+.PHONY: demo adapt-demo test venv chromium clean-demo
 # Debian's Chromium for the report's browser test and the demo's screenshot (Playwright drives it; no download of
 # a browser of its own). Root installs directly, others through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -32,6 +32,10 @@ test: $(STAMP) chromium
 demo: $(STAMP)
 	@$(MAKE) --no-print-directory chromium || echo "note: Chromium could not be installed; the demo skips the report screenshot"
 	$(PY) tools/demo.py --config $(DEMO_CONFIG)
+
+# After `make demo`: fine-tune its weights on a second synthetic set with another face-swap artefact, calibrate.
+adapt-demo: $(STAMP)
+	$(PY) tools/adapt_demo.py --config $(DEMO_CONFIG)
 
 clean-demo:
 	rm -rf data/synthetic_dfdc artifacts models submission.csv

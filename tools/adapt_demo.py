@@ -96,8 +96,8 @@ def main(argv=None) -> int:
     (models / 'calibration.json').unlink(missing_ok=True)
     score('fine-tuned', models)
     details = root / 'val_details.jsonl'
-    run('validation videos, fine-tuned', 'predict.py', *cfg, '--detector', 'opencv', '--input', str(data / 'val_videos'),
-        '--output', str(root / 'val.csv'), '--details', str(details))
+    run('validation videos, fine-tuned', 'predict.py', *cfg, '--detector', 'opencv', '--input',
+        str(data / 'val_videos'), '--output', str(root / 'val.csv'), '--details', str(details))
     run('calibration on the validation videos', 'calibrate.py', *cfg, '--details', str(details), '--labels', str(val))
     score('fine-tuned and calibrated', models)
     print(f'\nadapt demo finished in {time.perf_counter() - start:.0f} s; on the {len(list(test.glob("*.mp4")))} test '
