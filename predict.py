@@ -11,23 +11,18 @@ then writes the output from the K shard files. `--report DIR` ends with an HTML 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from dfdc.cli import get_args_parser, run_main, shard
 from dfdc.config import load_config
-from dfdc.detectors import build_detector
 from dfdc.devices import PRECISIONS, resolve_device
 from dfdc.evaluation import read_submission
 from dfdc.fileio import ensure_dir
-from dfdc.inference import CALIBRATION_NAME, DETECTOR_WEIGHTS_NAME, Ensemble, Predictor, find_videos
-from dfdc.scoring import PUBLISHED, ScoreTransform
-from dfdc.annotate import annotate_video
+from dfdc.inference import CALIBRATION_NAME, DETECTOR_WEIGHTS_NAME, find_videos
+from dfdc.prediction import build_predictor, score_videos
 from dfdc.report import report_from_files
 from dfdc.submission import merge_shards, shard_path, write_submission
 
@@ -94,50 +89,14 @@ def main(argv=None) -> int:
     if len(set(names)) != len(names):
         log.warning('some videos share a file name; the CSV has one row per name (the last one scored)')
 
-    device = resolve_device(args.device)
+    predictor = None
     if todo:
-        weights = args.detector_weights or config.MODELS_PATH / DETECTOR_WEIGHTS_NAME
-        detector = build_detector(args.detector, weights=weights, device=str(device), resize='rcnn',
-                                  precision=args.precision, channels_last=args.channels_last)
-        batch_size = args.batch_size or (32 if device.type == 'cuda' else 8)
-        calibration = config.MODELS_PATH / CALIBRATION_NAME
-        transform = PUBLISHED
-        if calibration.is_file() and not args.no_calibration:
-            transform = ScoreTransform.load(calibration)
-            print(f'predict: applying {calibration} ({transform.describe()}); --no-calibration for the published '
-                  'transform')
-        predictor = Predictor(detector, Ensemble.load(config.MODELS_PATH, device, batch_size, args.precision,
-                                                      args.channels_last), transform=transform)
-    totals: dict[str, float] = {}
+        predictor = build_predictor(config, resolve_device(args.device), args.detector, args.detector_weights,
+                                    args.precision, args.channels_last, args.batch_size, not args.no_calibration)
     start = time.perf_counter()
-    unscored = 0
-    with open(partial, 'a', newline='') as partial_file:
-        if partial_file.tell() == 0:
-            partial_file.write('filename,label\n')
-        details_file = open(details, 'a') if details is not None else None
-        try:
-            results = predictor.predict_all(todo) if todo else []
-            for result in tqdm(results, total=len(todo), desc='predict', unit='video'):
-                name = Path(result.path).name
-                done[name] = result.score
-                partial_file.write(f'{name},{result.score}\n')
-                partial_file.flush()
-                if result.reason is not None:
-                    unscored += 1
-                    log.warning('%s: %s; scored 0.5', result.path, result.reason)
-                record = result.to_json()
-                if details_file is not None:
-                    details_file.write(json.dumps(record) + '\n')
-                    details_file.flush()
-                if args.annotate and result.reason is None:
-                    start_annotate = time.perf_counter()
-                    annotate_video(record, Path(args.annotate) / f'{Path(name).stem}.mp4')
-                    totals['annotate'] = totals.get('annotate', 0.0) + time.perf_counter() - start_annotate
-                for stage, seconds in result.timings.items():
-                    totals[stage] = totals.get(stage, 0.0) + seconds
-        finally:
-            if details_file is not None:
-                details_file.close()
+    scores, unscored, totals = score_videos(predictor, todo, partial, details,
+                                            Path(args.annotate) if args.annotate else None)
+    done.update(scores)
     wanted = {v.name for v in videos} | (set(done) if args.resume else set())
     write_submission(output, {name: done[name] for name in wanted if name in done})
     partial.unlink(missing_ok=True)

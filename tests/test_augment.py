@@ -154,7 +154,7 @@ def test_training_transform_is_the_published_one_draw_for_draw(preset):
     pipeline, reference = build_pipeline(preset), PublishedTransform(*PRESET_REFERENCES[preset])
     images = [textured_frames(1, height, width, seed=height)[0] for height, width in
               ((120, 100), (97, 143), (300, 301), (224, 192), (181, 181))]
-    flips = erased = 0
+    erased = 0
     for seed in range(40):
         image = images[seed % len(images)]
         with seeded(seed):

@@ -32,6 +32,14 @@ def make_tiny_snapshots(config, iteration=5, ddp_prefix=False):
         torch.save(state, directory / f'snapshot_{iteration}.pth')
 
 
+def config_with_tiny_models(directory, data_root):
+    """A config over `data_root` whose MODELS_PATH holds final weights of random tiny models (copy_weights.py's)."""
+    config_path = write_config(directory, data_root)
+    make_tiny_snapshots(load_config(config_path))
+    assert run_copy(config_path, '--iteration', '5').returncode == 0
+    return config_path
+
+
 def run_copy(config_path, *args):
     return subprocess.run([sys.executable, str(REPO / 'copy_weights.py'), '--config', str(config_path), *args],
                           capture_output=True, text=True)

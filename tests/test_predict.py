@@ -15,7 +15,7 @@ from dfdc.inference import WINDOW
 from dfdc.synthetic import well_conditioned_weights
 from tests.conftest import REPO, write_config
 from tests.test_clips import published_crop
-from tests.test_copy_weights import make_tiny_snapshots, run_copy
+from tests.test_copy_weights import config_with_tiny_models
 
 
 def published_crop_plan(entries: int) -> list[tuple[str, int, int, int, bool]]:
@@ -63,11 +63,7 @@ def predict_setup(tmp_path_factory, synthetic_root):
     for path in sorted((synthetic_root / 'test_videos').glob('*.mp4')):
         shutil.copy(path, inputs / path.name)
     (inputs / 'corrupt.mp4').write_bytes(b'not a video at all')
-    config_path = write_config(directory, synthetic_root)
-    config = load_config(config_path)
-    make_tiny_snapshots(config)
-    assert run_copy(config_path, '--iteration', '5').returncode == 0
-    return config_path, inputs, directory
+    return config_with_tiny_models(directory, synthetic_root), inputs, directory
 
 
 def run_predict(config_path, inputs, output, *args):
@@ -105,7 +101,7 @@ def test_predict_rows_reasons_details_and_resume(predict_setup, sidecar):
         assert len(track['probabilities']['sequence']) % WINDOW == 0
 
     again = run_predict(config_path, inputs, output, '--resume')
-    assert f'0 videos scored' in again.stdout and f'{len(names)} already done' in again.stdout
+    assert '0 videos scored' in again.stdout and f'{len(names)} already done' in again.stdout
     assert list(csv.DictReader(io.StringIO(output.read_text()))) == rows
 
 

@@ -8,10 +8,9 @@ import sys
 
 import pytest
 
-from dfdc.config import load_config
 from dfdc.report import open_browser
-from tests.conftest import REPO, write_config
-from tests.test_copy_weights import make_tiny_snapshots, run_copy
+from tests.conftest import REPO
+from tests.test_copy_weights import config_with_tiny_models
 
 pytestmark = pytest.mark.browser
 
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope='module')
 def report(tmp_path_factory, synthetic_root):
     directory = tmp_path_factory.mktemp('browser')
-    config_path = write_config(directory, synthetic_root)
-    make_tiny_snapshots(load_config(config_path))
-    assert run_copy(config_path, '--iteration', '5').returncode == 0
+    config_path = config_with_tiny_models(directory, synthetic_root)
     result = subprocess.run([sys.executable, str(REPO / 'predict.py'), '--config', str(config_path), '--detector',
                              'opencv', '--details', str(directory / 'details.jsonl'), '--report',
                              str(directory / 'report'), '--annotate', str(directory / 'annotated')],

@@ -18,7 +18,7 @@ from dfdc.config import load_config
 from dfdc.synthetic import SyntheticSpec, make_dataset
 from tests.bad_inputs import BAD_VIDEOS, make_bad_videos, odd_path, text_file, truncated, zero_byte
 from tests.conftest import REPO, run_script, write_config
-from tests.test_copy_weights import make_tiny_snapshots, run_copy
+from tests.test_copy_weights import config_with_tiny_models
 
 UNREADABLE = [name for name, (_, unreadable) in BAD_VIDEOS.items() if unreadable]
 
@@ -210,10 +210,7 @@ def test_concurrent_shards_equal_a_single_run(tmp_path, stages, synthetic_root):
 @pytest.fixture(scope='module')
 def predict_models(tmp_path_factory, synthetic_root):
     directory = tmp_path_factory.mktemp('robust_predict')
-    config_path = write_config(directory, synthetic_root)
-    make_tiny_snapshots(load_config(config_path))
-    assert run_copy(config_path, '--iteration', '5').returncode == 0
-    return config_path, directory
+    return config_with_tiny_models(directory, synthetic_root), directory
 
 
 def _predict(config_path, inputs, output, *args):
