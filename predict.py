@@ -6,7 +6,8 @@ By default scores DFDC_DATA_PATH/test_videos/**/*.mp4 and writes SUBMISSION_PATH
 A video that cannot be read, has no frames or no face tracks scores 0.5, and the reason goes to --details.
 `--part I --num_parts K` scores the I-th of K shards into `<output stem>.partI-of-K.csv`; `--merge --num_parts K`
 then writes the output from the K shard files. `--report DIR` ends with an HTML report of the run (see report.py);
-`--annotate DIR` writes an MP4 per scored video with the face boxes coloured by their probability.
+`--annotate DIR` writes an MP4 per scored video with the face boxes coloured by their probability. When
+MODELS_PATH/calibration.json exists (calibrate.py), its fitted score transform is applied, and said so.
 """
 from __future__ import annotations
 
