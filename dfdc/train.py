@@ -182,7 +182,8 @@ def build_model(args: argparse.Namespace, preset: TrainPreset) -> nn.Module:
         try:
             model.load_state_dict(load_state_dict(args.init), strict=True)
         except RuntimeError as error:
-            raise UserError(f'--init {args.init} does not fit {spec}: {str(error).splitlines()[1:2]}') from None
+            reason = ' '.join(line.strip() for line in str(error).splitlines()[1:3])
+            raise UserError(f'--init {args.init} does not fit {spec}: {reason}') from None
         return model
     if str(args.pretrained).lower() != 'none':
         path = Path(args.pretrained)
