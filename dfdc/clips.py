@@ -8,7 +8,7 @@ import random
 import re
 import shutil
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -92,17 +92,25 @@ def is_complete_clip(folder: Path, length: int = TRACK_LENGTH) -> bool:
 
 
 def _write_clip(video: Path, folder: Path, start_frame: int, window: tuple[int, int, int, int],
-                boxes: np.ndarray) -> int:
+                boxes: np.ndarray) -> None:
     """Crop frames start_frame .. start_frame + 49 into `folder` as PNGs and write `boxes` (all boxes of this
-    video's side of the aligned track) minus the crop origin; returns how many frames there were."""
+    video's side of its track) minus the crop origin; raises _ShortClip when the video ends before."""
     xmin, ymin, xmax, ymax = window
     count = 0
     for index, frame in iter_frames(video, start=start_frame, stop=start_frame + TRACK_LENGTH):
         cv2.imwrite(str(folder / f'{index - start_frame}.png'), frame[ymin:ymax, xmin:xmax])
         count += 1
+    if count < TRACK_LENGTH:
+        raise _ShortClip(f'the clip runs past the end of {video.name} ({count} of {TRACK_LENGTH} frames from frame '
+                         f'{start_frame})')
     shifted = np.asarray(boxes, np.float32).reshape(-1, 4) - np.array([xmin, ymin, xmin, ymin], np.float32)
     shifted.astype(np.float32).tofile(folder / BOXES_FILE)
-    return count
+
+
+def _remove_incomplete(folder: Path) -> None:
+    if folder.exists() and not is_complete_clip(folder):
+        log.warning('%s: incomplete clip folder from an earlier run; rewriting it', folder)
+        shutil.rmtree(folder)
 
 
 def extract_clip_pair(config: Config, real: str, fake: str, track: AlignedTrack, choice: ClipChoice) -> str:
@@ -123,17 +131,11 @@ def extract_clip_pair(config: Config, real: str, fake: str, track: AlignedTrack,
     # Both clips are written to temporary folders first, so a pair is never left half-written by a failure.
     boxes = {real: [entry[1] for entry in track], fake: [entry[2] for entry in track]}
     for folder in targets.values():
-        if folder.exists() and not is_complete_clip(folder):
-            log.warning('%s: incomplete clip folder from an earlier run; rewriting it', folder)
-            shutil.rmtree(folder)
+        _remove_incomplete(folder)
     with atomic_directory(targets[real]) as real_tmp, atomic_directory(targets[fake]) as fake_tmp:
         for video, folder in ((real, real_tmp), (fake, fake_tmp)):
-            if is_complete_clip(targets[video]):
-                continue
-            frames = _write_clip(data / video, folder, start_frame, window, boxes[video])
-            if frames < TRACK_LENGTH:
-                raise _ShortClip(f'the clip runs past the end of {video} ({frames} of {TRACK_LENGTH} frames '
-                                 f'from frame {start_frame})')
+            if not is_complete_clip(targets[video]):
+                _write_clip(data / video, folder, start_frame, window, boxes[video])
     return 'written'
 
 
@@ -149,14 +151,9 @@ def extract_single_clip(config: Config, video: str, track: Sequence[tuple[int, S
     target = config.clips_root / clip_name(video, start_frame, window[0], window[1])
     if is_complete_clip(target):
         return 'exists'
-    if target.exists():
-        log.warning('%s: incomplete clip folder from an earlier run; rewriting it', target)
-        shutil.rmtree(target)
+    _remove_incomplete(target)
     with atomic_directory(target) as temp:
-        frames = _write_clip(config.DFDC_DATA_PATH / video, temp, start_frame, window, [box for _, box in track])
-        if frames < TRACK_LENGTH:
-            raise _ShortClip(f'the clip runs past the end of {video} ({frames} of {TRACK_LENGTH} frames from frame '
-                             f'{start_frame})')
+        _write_clip(config.DFDC_DATA_PATH / video, temp, start_frame, window, [box for _, box in track])
     return 'written'
 
 
@@ -172,8 +169,8 @@ def run_extraction_stage(config: Config, aligned_tracks: Sequence[tuple[str, str
     choices = draw_clip_choices(aligned_tracks)
     items = shard(list(zip(aligned_tracks, choices)), part, num_parts)
     ensure_dir(config.clips_root)
-    for directory in _clip_containers(config.clips_root):
-        remove_stale_temporaries(directory, recursive=False)
+    for relative, _ in _clip_containers(config.clips_root):
+        remove_stale_temporaries(config.clips_root / relative, recursive=False)
     counts = {'aligned_tracks': len(items), 'written': 0, 'exists': 0, 'too_short': 0, 'failed': 0}
     for (real, fake, track), choice in tqdm(items, desc=f'extract clips (part {part + 1}/{num_parts})',
                                              unit='pair', disable=not progress):
@@ -208,29 +205,25 @@ def run_extraction_stage(config: Config, aligned_tracks: Sequence[tuple[str, str
     return counts
 
 
-def _clip_containers(clips_root: Path) -> list[Path]:
-    """`clips_root` and every folder below it that holds clip folders rather than being one."""
-    containers = []
-    for directory, folders, _ in os.walk(clips_root):
-        containers.append(Path(directory))
-        folders[:] = [f for f in folders if not f.startswith('.') and not CLIP_FOLDER.match(f)]
-    return containers
-
-
-def video_clips(clips_root: Path) -> dict[str, list[str]]:
-    """Clip folders grouped by video relative path (the folder name minus its last three `_` fields), at any
-    depth below `clips_root` (DFDC's `dfdc_train_part_N/`, or the folders of a `labels.csv` data set)."""
-    groups: dict[str, list[str]] = {}
-    if not clips_root.is_dir():
-        return groups
+def _clip_containers(clips_root: Path) -> Iterator[tuple[Path, list[str]]]:
+    """`(folder relative to clips_root, its clip folders' names, sorted)` for `clips_root` and every folder below
+    it that holds clips rather than being one (DFDC's `dfdc_train_part_N/`, or a `labels.csv` set's folders)."""
     for directory, folders, _ in os.walk(clips_root):
         folders[:] = sorted(f for f in folders if not f.startswith('.'))
         relative = Path(directory).relative_to(clips_root)
         clips = [f for f in folders if CLIP_FOLDER.match(f) and relative != Path('.')]
+        folders[:] = [f for f in folders if f not in clips]  # a clip folder holds PNGs, not more clips
+        yield relative, clips
+
+
+def video_clips(clips_root: Path) -> dict[str, list[str]]:
+    """Clip folders grouped by video relative path (the folder name minus its last three `_` fields), at any
+    depth below `clips_root`."""
+    groups: dict[str, list[str]] = {}
+    for relative, clips in _clip_containers(clips_root):
         for folder in clips:
             video = (relative / CLIP_FOLDER.match(folder)['video']).as_posix()
             groups.setdefault(video, []).append((relative / folder).as_posix())
-        folders[:] = [f for f in folders if f not in clips]  # a clip folder holds PNGs, not more clips
     return groups
 
 
