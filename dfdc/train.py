@@ -453,13 +453,16 @@ def _train(args, preset, config, distributed: Distributed, device: torch.device)
         if step % args.snapshot_every == 0 or step == total_steps:
             if distributed.is_main:
                 save_snapshot(snapshots, step, model, optimizer, scheduler, step, mixup_rng)
-        if validator is not None and (step % (args.val_every or args.snapshot_every) == 0 or step == total_steps):
-            metrics = validator(model, step)
-            bar.write(f'{args.run_name} iteration {step}: validation log loss {metrics["log_loss"]:.4f}, '
-                      f'ROC AUC {metrics["roc_auc"]:.4f}' + (' (best so far)' if metrics['best'] else ''))
-            if writer is not None:
-                writer.add_scalar('val/log_loss', metrics['log_loss'], step)
-                writer.add_scalar('val/roc_auc', metrics['roc_auc'], step)
+            if distributed.enabled:
+                dist.barrier()
+        if args.val is not None and (step % (args.val_every or args.snapshot_every) == 0 or step == total_steps):
+            if validator is not None:  # rank 0 validates; the other ranks wait for it
+                metrics = validator(model, step)
+                bar.write(f'{args.run_name} iteration {step}: validation log loss {metrics["log_loss"]:.4f}, '
+                          f'ROC AUC {metrics["roc_auc"]:.4f}' + (' (best so far)' if metrics['best'] else ''))
+                if writer is not None:
+                    writer.add_scalar('val/log_loss', metrics['log_loss'], step)
+                    writer.add_scalar('val/roc_auc', metrics['roc_auc'], step)
             if distributed.enabled:
                 dist.barrier()
     bar.close()

@@ -172,17 +172,21 @@ def test_clear_errors_for_missing_pairs_and_weights(tmp_path, synthetic_root, st
         train_main(PRESETS['re'], ['--config', str(stages[0]), *TINY[:-6], '--pretrained', str(tmp_path / 'x.pth')])
 
 
-def test_two_process_torchrun_leaves_identical_weights(stages):
+def test_two_process_torchrun_leaves_identical_weights(stages, labelled_stages):
     config_path, _ = stages
+    validation = load_config(labelled_stages[0]).DFDC_DATA_PATH / 'val_labels.csv'
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    # Rank 0 alone validates; the other rank must wait for it, not run into the next collective.
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
                              '--master_port', '29531', str(REPO / SCRIPTS['re']), '--config', str(config_path), *TINY,
                              '--run-name', 'ddp', '--warmup-iters', '1', '--max-iters', '2', '--snapshot-every', '2',
+                             '--val', str(validation), '--val-detector', 'opencv', '--val-every', '1',
                              '--device', 'cpu'], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     digests = result.stdout.split('weights ')[1].split(';')[0].split(',')
     assert len(digests) == 2 and digests[0] == digests[1]
     assert (load_config(config_path).snapshots_dir('ddp') / 'snapshot_2.pth').is_file()
+    assert (load_config(config_path).snapshots_dir('ddp') / 'best.json').is_file()
 
 
 def test_channels_last_training_gives_the_same_weights(stages):
