@@ -74,7 +74,7 @@ from pathlib import Path
 import torch
 import dfdc.inference as inference
 from dfdc.detectors import DSFDDetector, OpenCVDetector
-from dfdc.synthetic import well_conditioned_weights
+from dfdc.synthetic import quiet_face_scores, well_conditioned_weights
 from efficientnet import create_model
 
 precision, channels_last, paths = sys.argv[1], sys.argv[2] == 'channels_last', [Path(p) for p in sys.argv[3:]]
@@ -85,11 +85,7 @@ class DSFDCostHaarBoxes:
     def __init__(self):
         self.dsfd = DSFDDetector(None, device='cpu', resize='rcnn', precision=precision, channels_last=channels_last)
         well_conditioned_weights(self.dsfd.model, (2, 3, 288, 512))
-        with torch.no_grad():   # face scores near 0, as on most anchors of a real frame, so NMS stays cheap
-            for k, head in enumerate(self.dsfd.model.conf):
-                head.conv4.weight.zero_()
-                head.conv4.bias.fill_(0.0)
-                head.conv4.bias[3 if k == 0 else slice(0, 3)] = -20.0
+        quiet_face_scores(self.dsfd.model)
         self.haar = OpenCVDetector()
 
     def prepare(self, frame):

@@ -134,8 +134,7 @@ class DSFDDetector:
                                recompute_scale_factor=True)[0]
         return PreparedFrame(tensor, (height, width), tuple(tensor.shape[1:]))
 
-    @torch.no_grad()
-    def _run(self, images: list[torch.Tensor]) -> torch.Tensor:
+    def _run(self, images: list[torch.Tensor]) -> np.ndarray:
         """Face rows [score, x1, y1, x2, y2] relative to the (padded) network input, per image."""
         pad = 32 if self.resize == 'rcnn' else 1
         height = -(-max(i.shape[1] for i in images) // pad) * pad

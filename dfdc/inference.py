@@ -44,7 +44,7 @@ THUMBNAILS_PER_TRACK = 4   # face thumbnails kept per track for --details and th
 RUN_SUFFIX = '_v4_cad79a'
 WEIGHTS_NAME = 'snapshot_100000.fp16.pth'
 DETECTOR_WEIGHTS_NAME = 'WIDERFace_DSFD_RES152.fp16.pth'
-CALIBRATION_NAME = 'calibration.json'   # calibrate.py's fitted score transform, applied by predict.py'
+CALIBRATION_NAME = 'calibration.json'   # calibrate.py's fitted score transform, applied by predict.py
 # Run name, pipeline preset (shared with training), whether it is the sequence model.
 ENSEMBLE = (
     ('efficientnet-b7_ns_seq_aa-original-mstd0.5_100k', 'sequence', True),
@@ -129,7 +129,6 @@ class Ensemble:
             models[preset] = load_classifier(path, sequence)
         return cls(models, device, batch_size, precision, channels_last)
 
-    @torch.no_grad()
     def probabilities(self, name: str, images: np.ndarray) -> np.ndarray:
         """Sigmoid outputs for N x H x W x 3 uint8 model-size RGB images (sequence: N a multiple of 7)."""
         member = self.members[name]

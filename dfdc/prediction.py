@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -47,8 +48,7 @@ def score_videos(predictor: Predictor, videos: Sequence[Path], partial: Path, de
     scores: dict[str, float] = {}
     totals: dict[str, float] = {}
     unscored = 0
-    with open(partial, 'a', newline='') as partial_file, \
-            open(details, 'a') if details is not None else _Discard() as details_file:
+    with open(partial, 'a', newline='') as partial_file, open(details or os.devnull, 'a') as details_file:
         if partial_file.tell() == 0:
             partial_file.write('filename,label\n')
         for result in tqdm(predictor.predict_all(videos) if videos else [], total=len(videos), desc='predict',
@@ -70,19 +70,3 @@ def score_videos(predictor: Predictor, videos: Sequence[Path], partial: Path, de
             for stage, seconds in result.timings.items():
                 totals[stage] = totals.get(stage, 0.0) + seconds
     return scores, unscored, totals
-
-
-class _Discard:
-    """A file that writes nowhere (no --details)."""
-
-    def __enter__(self) -> '_Discard':
-        return self
-
-    def __exit__(self, *_) -> None:
-        pass
-
-    def write(self, _: str) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass

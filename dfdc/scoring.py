@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Iterable
 
@@ -72,5 +71,4 @@ def video_score(probs: Iterable[float] | np.ndarray, transform: ScoreTransform =
         return DEFAULT_SCORE
     distance = np.abs(p - 0.5)
     weights = (distance if transform.weight_power == 1.0 else np.power(distance, transform.weight_power)) + WEIGHT_EPS
-    score = float((sharpen(p, transform.power) * weights).sum() / weights.sum())
-    return temper(score, transform.temperature) if not math.isclose(transform.temperature, 1.0) else score
+    return temper(float((sharpen(p, transform.power) * weights).sum() / weights.sum()), transform.temperature)

@@ -412,6 +412,18 @@ def make_dataset(out: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec(), 
             'val_videos': spec.val_videos, 'root': str(out)}
 
 
+def quiet_face_scores(dsfd) -> None:
+    """Random DSFD weights score every anchor a face; this makes every face score near 0, as on most anchors of a
+    real frame, so a benchmark's NMS costs what it does on real video (the network still runs in full)."""
+    import torch
+    with torch.no_grad():
+        for k, head in enumerate(dsfd.conf):
+            head.conv4.weight.zero_()
+            head.conv4.bias.zero_()
+            # The face score is the softmax's second of (max(c0, c1, c2), c3) at source 0, of (c3, max) elsewhere.
+            head.conv4.bias[3 if k == 0 else slice(0, 3)] = -20.0
+
+
 def well_conditioned_weights(model, batch_shape: tuple[int, int, int, int] = (14, 3, 224, 192), seed: int = 0,
                              residual_scale: float = 0.2):
     """Random weights for the published architectures that keep the signal alive, for tests and benchmarks

@@ -283,13 +283,18 @@ def _set_rng_state(state: dict, mixup_rng: np.random.Generator) -> None:
         torch.cuda.set_rng_state_all(state['cuda'])
 
 
+def save_weights(model: nn.Module, path: Path) -> None:
+    """The model's state dict, written atomically, in contiguous tensors so that the file's bytes do not depend on
+    the memory layout it was trained in."""
+    with atomic_path(path) as temp:
+        torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, temp)
+
+
 def save_snapshot(directory: Path, iteration: int, model: nn.Module, optimizer, scheduler, step: int,
                   mixup_rng: np.random.Generator) -> Path:
     """`snapshot_<it>.pth` (the plain model state dict), then the resumable state that names it."""
     snapshot = directory / f'snapshot_{iteration}.pth'
-    with atomic_path(snapshot) as temp:
-        # Contiguous tensors, so a snapshot's bytes do not depend on the memory layout it was trained in.
-        torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, temp)
+    save_weights(model, snapshot)
     state = {'step': step, 'snapshot': snapshot.name, 'optimizer': optimizer.state_dict(),
              'scheduler': scheduler.state_dict() if scheduler is not None else None, 'rng': _rng_state(mixup_rng)}
     with atomic_path(directory / STATE_FILE) as temp:

@@ -20,8 +20,9 @@ from .cli import UserError
 from .config import Config
 from .detectors import build_detector
 from .evaluation import evaluate, read_labels
-from .fileio import atomic_path, atomic_write_bytes
+from .fileio import atomic_write_bytes
 from .inference import DETECTOR_WEIGHTS_NAME, Ensemble, Predictor
+from .train import save_weights
 
 log = logging.getLogger('dfdc')
 BEST_SNAPSHOT, BEST_RECORD = 'best.pth', 'best.json'
@@ -71,8 +72,7 @@ class Validator:
         best = metrics['log_loss'] < self.best
         if best:
             self.best = metrics['log_loss']
-            with atomic_path(self.snapshots / BEST_SNAPSHOT) as temp:
-                torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, temp)
+            save_weights(model, self.snapshots / BEST_SNAPSHOT)
             atomic_write_bytes(self.snapshots / BEST_RECORD, json.dumps(
                 {'iteration': iteration, 'log_loss': metrics['log_loss'], 'roc_auc': metrics['roc_auc'],
                  'videos': metrics['videos']}, indent=1).encode())
