@@ -19,7 +19,7 @@ from dfdc.cli import UserError, get_args_parser, run_main
 from dfdc.config import load_config
 from dfdc.evaluation import read_labels
 from dfdc.fileio import atomic_write_bytes
-from dfdc.inference import CALIBRATION_NAME
+from dfdc.models import CALIBRATION_NAME
 from dfdc.report import read_details
 
 

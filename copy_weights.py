@@ -17,7 +17,7 @@ from dfdc.cli import UserError, get_args_parser, run_main
 from dfdc.config import load_config
 from dfdc.detectors import load_state_dict
 from dfdc.fileio import atomic_path, atomic_write_bytes
-from dfdc.inference import DETECTOR_WEIGHTS_NAME, ENSEMBLE, published_spec, sha256_file, weights_path
+from dfdc.models import DETECTOR_WEIGHTS_NAME, ENSEMBLE, published_spec, sha256_file, weights_path
 from dfdc.train import MODEL_SPEC_FILE
 from efficientnet import create_model, model_spec_from_json
 

@@ -1,6 +1,7 @@
 """Stage 1: detect faces on every 6th frame of every training video.
 
     python detect_faces_on_videos.py --config config.yaml [--part I --num_parts K] [--detector dsfd|opencv]
+        [--backend auto|torch|openvino] [--precision fp32|bf16]
 
 Writes `ARTIFACTS_PATH/detections/<relpath>/detections.pkl` per video; existing outputs are skipped.
 """
@@ -9,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dfdc.backends import BACKENDS, resolve_backend
 from dfdc.cli import get_args_parser, run_main
 from dfdc.config import load_config
 from dfdc.detection import run_detection_stage
 from dfdc.detectors import build_detector
-from dfdc.devices import PRECISIONS
+from dfdc.devices import PRECISIONS, resolve_device
 
 DEFAULT_WEIGHTS = 'external_data/WIDERFace_DSFD_RES152.pth'
 
@@ -27,13 +29,17 @@ def main(argv=None) -> int:
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='fp32 as published; fp16 or bf16 autocast is faster and moves boxes slightly')
     parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
-                        help='NHWC weights and inputs: faster, the same numbers up to float rounding')
+                        help='PyTorch backend: NHWC weights and inputs, faster, the same numbers up to float rounding')
+    parser.add_argument('--backend', choices=BACKENDS, default='auto',
+                        help='auto: OpenVINO on the CPU (DSFD converted on the first run and cached in '
+                             'openvino_cache beside the weights), PyTorch on CUDA')
     args = parser.parse_args(argv)
     config = load_config(args.config)
     config.require_exists('DFDC_DATA_PATH')
     detector = build_detector(args.detector, weights=args.weights, device=args.device, resize='area',
                               batch_size=args.batch_size, precision=args.precision,
-                              channels_last=args.channels_last)
+                              channels_last=args.channels_last,
+                              backend=resolve_backend(args.backend, resolve_device(args.device), args.precision))
     counts = run_detection_stage(config, detector, args.part, args.num_parts, batch_size=args.batch_size)
     print(f'stage 1: {counts["videos"]} videos in part {args.part + 1}/{args.num_parts}: {counts["detected"]} '
           f'detected, {counts["skipped"]} already done, {counts["failed"]} unreadable')

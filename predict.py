@@ -19,11 +19,10 @@ from pathlib import Path
 
 from dfdc.cli import get_args_parser, run_main, shard
 from dfdc.config import load_config
-from dfdc.devices import PRECISIONS, resolve_device
 from dfdc.evaluation import read_submission
 from dfdc.fileio import ensure_dir
-from dfdc.inference import CALIBRATION_NAME, DETECTOR_WEIGHTS_NAME, find_videos
-from dfdc.prediction import build_predictor, score_videos
+from dfdc.inference import find_videos
+from dfdc.prediction import add_model_arguments, predictor_from_args, score_videos
 from dfdc.report import report_from_files
 from dfdc.submission import merge_shards, shard_path, write_submission
 
@@ -37,23 +36,11 @@ def main(argv=None) -> int:
     parser.add_argument('--input', nargs='+', default=None, help='video files or folders (mp4, avi, mov, mkv, webm)')
     parser.add_argument('--output', default=None, help='CSV to write (default: SUBMISSION_PATH)')
     parser.add_argument('--details', default=None, help='JSONL with per-video reasons, tracks and probabilities')
-    parser.add_argument('--detector', choices=('dsfd', 'opencv'), default='dsfd')
-    parser.add_argument('--detector-weights', default=None, help=f'default: MODELS_PATH/{DETECTOR_WEIGHTS_NAME}')
-    parser.add_argument('--device', default='auto', help='auto (CUDA if available), cpu, cuda or cuda:N')
-    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
-                        help='fp32 computes what the published predictor computed; fp16 or bf16 autocast is faster '
-                             'and changes scores slightly (see README)')
-    parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
-                        help='NHWC weights and inputs: faster, the same numbers up to float rounding')
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help='classifier batch size (default: 32 on CUDA, 8 on the CPU, where activations '
-                             'dominate memory)')
+    add_model_arguments(parser)
     parser.add_argument('--resume', action='store_true', help='skip videos already in the output or its .partial')
     parser.add_argument('--profile', action='store_true', help='print the time spent per stage')
     parser.add_argument('--report', default=None, metavar='DIR',
                         help='write an HTML report of this run into DIR (from --details, by default DIR.jsonl)')
-    parser.add_argument('--no-calibration', action='store_true',
-                        help=f'score with the published transform even when MODELS_PATH/{CALIBRATION_NAME} exists')
     parser.add_argument('--annotate', default=None, metavar='DIR',
                         help='write <video>.mp4 into DIR for each scored video: boxes coloured by probability')
     args = parser.parse_args(argv)
@@ -92,8 +79,7 @@ def main(argv=None) -> int:
 
     predictor = None
     if todo:
-        predictor = build_predictor(config, resolve_device(args.device), args.detector, args.detector_weights,
-                                    args.precision, args.channels_last, args.batch_size, not args.no_calibration)
+        predictor = predictor_from_args(config, args)
     start = time.perf_counter()
     scores, unscored, totals = score_videos(predictor, todo, partial, details,
                                             Path(args.annotate) if args.annotate else None)

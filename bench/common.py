@@ -50,16 +50,29 @@ def stats(values: Sequence[float]) -> dict[str, float]:
 
 
 def interleaved(variants: dict[str, Callable[[], tuple[float, float]]], runs: int) -> dict[str, dict]:
-    """Run each variant (returning wall seconds and peak MB) `runs` times, in interleaved rounds so that a slow
-    moment of the machine hits every variant alike."""
+    """Run each variant (returning wall seconds and peak MB) `runs` times, in rounds of alternately forward and
+    mirrored order, so that a slow moment of the machine, or a drift across the run, hits every variant alike."""
     walls: dict[str, list] = {name: [] for name in variants}
     peaks: dict[str, list] = {name: [] for name in variants}
-    for _ in range(runs):
-        for name, function in variants.items():
-            wall, peak = function()
+    for round_index in range(runs):
+        order = list(variants) if round_index % 2 == 0 else list(reversed(variants))
+        for name in order:
+            wall, peak = variants[name]()
             walls[name].append(wall)
             peaks[name].append(peak)
     return {name: {'wall_s': stats(walls[name]), 'peak_rss_mb': stats(peaks[name])} for name in variants}
+
+
+def cpu_name() -> str:
+    """The processor's model name, which every CPU figure must be reported with."""
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()
 
 
 def child(command: Sequence[str]) -> Callable[[], tuple[float, float]]:

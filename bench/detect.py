@@ -4,15 +4,17 @@
 
 Decoding alone is timed on the 1080p 10 s video as stage 1 decodes it (every frame, every 6th kept); the Haar
 detector runs on all 50 detected frames; DSFD (random weights, the published architecture and input size) on
-`--dsfd-frames` of them, scaled to 50, in plain FP32 NCHW, FP32 channels-last (the default) and bfloat16
-channels-last. Baseline: decoding alone; the DSFD variants are also compared with plain FP32.
+`--dsfd-frames` of them, scaled to 50: PyTorch FP32 NCHW, PyTorch FP32 channels-last (the default before the
+OpenVINO backend), OpenVINO FP32 (the default on the CPU now), PyTorch bf16 channels-last and OpenVINO bf16, in
+rounds of alternating order. Baseline: decoding alone; each DSFD variant is also compared with PyTorch FP32
+channels-last, and OpenVINO's conversion time (a first run's) is reported apart.
 """
 from __future__ import annotations
 
 import argparse
 import time
 
-from common import make_1080p_video, report, stats
+from common import cpu_name, make_1080p_video, report, stats
 
 
 def main(argv=None) -> int:
@@ -30,33 +32,39 @@ def main(argv=None) -> int:
     video = make_1080p_video(seconds=args.seconds)
     frames = [frame for _, frame in iter_frames(video, step=DETECTOR_STEP)]
     haar = OpenCVDetector()
-    variants = {'dsfd fp32 NCHW': ('fp32', False), 'dsfd fp32 channels-last (default)': ('fp32', True),
-                'dsfd bf16 channels-last': ('bf16', True)}
+    variants = {'dsfd torch fp32 NCHW': ('torch', 'fp32', False),
+                'dsfd torch fp32 channels-last (before)': ('torch', 'fp32', True),
+                'dsfd openvino fp32 (default)': ('openvino', 'fp32', True),
+                'dsfd torch bf16 channels-last': ('torch', 'bf16', True),
+                'dsfd openvino bf16': ('openvino', 'bf16', True)}
     detectors = {}
-    for key, (precision, channels_last) in variants.items():
+    for key, (backend, precision, channels_last) in variants.items():
         torch.manual_seed(0)
         detectors[key] = DSFDDetector(None, device='cpu', resize='area', batch_size=1, precision=precision,
-                                      channels_last=channels_last)
+                                      channels_last=channels_last, backend=backend)
         quiet_face_scores(detectors[key].model)
+        start = time.perf_counter()
+        detectors[key].detect(frames[:1])  # warm-up (oneDNN primitives for this size; OpenVINO: converts)
+        if backend == 'openvino' and precision == 'fp32':
+            print(f'  openvino conversion and compilation of DSFD (a first run): {time.perf_counter() - start:.1f} s')
     timings = {'decode': [], 'haar': [], **{key: [] for key in variants}}
-    for _ in range(args.runs):
+    for round_index in range(args.runs):
         start = time.perf_counter()
         count = sum(1 for _ in iter_frames(video, step=DETECTOR_STEP))
         timings['decode'].append(time.perf_counter() - start)
         start = time.perf_counter()
         haar.detect(frames)
         timings['haar'].append(time.perf_counter() - start)
-        for key, detector in detectors.items():
-            detector.detect(frames[:1])  # warm-up (oneDNN primitives for this size)
+        for key in (list(variants) if round_index % 2 == 0 else list(reversed(variants))):
             start = time.perf_counter()
-            detector.detect(frames[:args.dsfd_frames])
+            detectors[key].detect(frames[:args.dsfd_frames])
             timings[key].append((time.perf_counter() - start) * count / args.dsfd_frames)
     decode = stats(timings['decode'])['median']
     results = {'decode only (stage 1 frames)': {'wall_s': stats(timings['decode'])}}
-    plain = stats(timings['dsfd fp32 NCHW'])['median']
+    reference = stats(timings['dsfd torch fp32 channels-last (before)'])['median']
     for key in variants:
         print(f'  {key}: {stats(timings[key])["median"] / count:.3f} s/frame, '
-              f'{plain / stats(timings[key])["median"]:.2f}x plain FP32')
+              f'{reference / stats(timings[key])["median"]:.2f}x PyTorch FP32 channels-last')
     for name, key in (('opencv (Haar)', 'haar'), *((k, k) for k in variants)):
         total = [d + t for d, t in zip(timings['decode'], timings[key])]
         median = stats(total)['median']
@@ -64,7 +72,7 @@ def main(argv=None) -> int:
                                            'decode_share': decode / median}
         print(f'  {name}: {3600 / median:.0f} videos/hour, {100 * decode / median:.0f}% of the time decoding')
     report('stage 1 on CPU, 1080p 10 s video', results, 'decode only (stage 1 frames)', args.json,
-           {'detected_frames': count})
+           {'detected_frames': count, 'cpu': cpu_name()})
     return 0
 
 

@@ -26,7 +26,8 @@ VARIANTS = {'fp32-nchw': ('fp32', False), 'fp32-cl': ('fp32', True), 'fp16-cl': 
 def run_variant(args, device, videos, precision: str, channels_last: bool) -> dict[str, list[float]]:
     import torch
     from dfdc.detectors import DSFDDetector
-    from dfdc.inference import DETECT_EVERY, DETECTOR_BATCH_SIZE, ENSEMBLE, Ensemble
+    from dfdc.inference import DETECT_EVERY, DETECTOR_BATCH_SIZE
+    from dfdc.models import ENSEMBLE, Ensemble
     from dfdc.synthetic import quiet_face_scores
     from dfdc.video import frame_events
     from efficientnet import create_model

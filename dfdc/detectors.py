@@ -93,14 +93,17 @@ class DSFDDetector:
     `H / h_resized` in y, in float32. (When a batch is padded, boxes shrink towards the origin: a published quirk
     the published weights were evaluated with.)
     `precision` is 'fp32' (the published computation), 'fp16' or 'bf16' (autocast, for speed). `channels_last`
-    (default) stores weights and inputs NHWC: the same numbers up to float rounding.
+    (default) stores weights and inputs NHWC: the same numbers up to float rounding. `backend` 'openvino' runs the
+    network (`SSD.heads`, dynamic batch, height and width) with OpenVINO, converted on the first batch (or loaded
+    from the cache in `cache_roots`), and decodes and suppresses its output with the same PyTorch code.
     """
 
     MEAN = (104.0, 117.0, 123.0)
 
     def __init__(self, weights: str | os.PathLike | None, device: str | torch.device | None = 'auto',
                  resize: str = 'area', batch_size: int = 16, keep_threshold: float = KEEP_THRESHOLD,
-                 precision: str = 'fp32', channels_last: bool = True):
+                 precision: str = 'fp32', channels_last: bool = True, backend: str = 'torch',
+                 cache_roots: Sequence[Path] = ()):
         from dsfd import SSD
         resize = {'long': 'rcnn'}.get(resize, resize)  # 'long' (longer side 512) is the earlier name
         if resize not in ('area', 'rcnn'):
@@ -109,8 +112,11 @@ class DSFDDetector:
         self.model = SSD()
         if weights is not None:
             self.model.load_state_dict(load_state_dict(weights), strict=True)
+        self.weights, self.backend, self.cache_roots, self._runner = weights, backend, list(cache_roots), None
+        if backend == 'openvino' and self.device.type != 'cpu':
+            raise UserError('the OpenVINO backend runs on the CPU')
         self.model.eval().to(self.device)
-        if channels_last:
+        if channels_last and backend == 'torch':
             self.model.to(memory_format=torch.channels_last)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.precision = check_precision(precision)
@@ -142,9 +148,26 @@ class DSFDDetector:
         batch = images[0].new_zeros((len(images), 3, height, width))
         for k, image in enumerate(images):
             batch[k, :, :image.shape[1], :image.shape[2]] = image
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            output = self.model(batch.contiguous(memory_format=self.memory_format))
+        if self.backend == 'openvino':
+            loc, conf = self._openvino()(batch)
+            with torch.inference_mode():
+                output = self.model.detections(loc, conf, (height, width))
+        else:
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                output = self.model(batch.contiguous(memory_format=self.memory_format))
         return output[:, 1].float().cpu().numpy()
+
+    def _openvino(self):
+        """The network converted to OpenVINO (on first use, so that weights set after construction count)."""
+        if self._runner is None:
+            from dsfd import Heads
+            from .backends import conversion_key, openvino_runner, state_dict_sha256
+            from .models import sha256_file
+            digest = sha256_file(Path(self.weights)) if self.weights is not None else state_dict_sha256(self.model)
+            key = conversion_key(digest, {'name': 'dsfd-resnet152', 'output': 'heads'})
+            self._runner = openvino_runner('dsfd-resnet152', key, lambda: (Heads(self.model), torch.zeros(
+                1, 3, 288, 512)), self.cache_roots or _default_cache_roots(self.weights), self.precision)
+        return self._runner
 
     def _boxes_to_frame(self, rows: np.ndarray, prepared: PreparedFrame) -> np.ndarray:
         height, width = prepared.frame_size
@@ -223,14 +246,20 @@ class OpenCVDetector:
         return [self.detect_one(f) for f in frames]
 
 
+def _default_cache_roots(weights: str | os.PathLike | None) -> list[Path]:
+    from .backends import cache_roots
+    return cache_roots(Path(weights).parent if weights is not None else None)
+
+
 def build_detector(name: str, weights: str | os.PathLike | None = None, device: str | None = 'auto',
                    resize: str = 'area', batch_size: int = 16, precision: str = 'fp32',
-                   channels_last: bool = True) -> FaceDetector:
+                   channels_last: bool = True, backend: str = 'torch',
+                   cache_roots: Sequence[Path] = ()) -> FaceDetector:
     if name == 'opencv':
         return OpenCVDetector()
     if name == 'dsfd':
         if weights is None:
             raise UserError('the dsfd detector needs --weights (external_data/WIDERFace_DSFD_RES152.pth)')
         return DSFDDetector(weights, device=device, resize=resize, batch_size=batch_size, precision=precision,
-                            channels_last=channels_last)
+                            channels_last=channels_last, backend=backend, cache_roots=cache_roots)
     raise UserError(f'unknown detector {name!r}; use dsfd or opencv')

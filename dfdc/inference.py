@@ -1,6 +1,7 @@
 """Prediction: faces, tracks and the three-model ensemble on any video, in one streaming decoding pass.
 
-The IoU tracker runs online, detection frame by detection frame; each live track takes its face crops (already at
+The models (final weights, the ensemble, the backends) live in dfdc/models.py and dfdc/backends.py. The IoU
+tracker runs online, detection frame by detection frame; each live track takes its face crops (already at
 model input size) from a small ring buffer of recent frames as soon as its boxes are final, and the buffer lets
 frames go once no live track needs them. Whole videos are never held in memory. Tracks that end up too short or
 too weak are discarded with their crops, so the result equals tracking the whole video first.
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 from collections import defaultdict
@@ -19,14 +18,10 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
-import torch
 
-from efficientnet import create_model, model_spec_from_json, to_channels_last
-
-from .augment import FramePipeline, build_pipeline, normalization_constants
 from .clips import crop_window
-from .detectors import FaceDetector, load_state_dict
-from .devices import autocast, check_precision
+from .detectors import FaceDetector
+from .models import WINDOW, Ensemble
 from .scoring import DEFAULT_SCORE, PUBLISHED, ScoreTransform, video_score
 from .tracking import (PREDICT_TRACKER_T_MIN, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, TRACKER_SIGMA_L,
                        OnlineIoUTracker, interpolate_track)
@@ -36,113 +31,10 @@ log = logging.getLogger('dfdc')
 
 DETECT_EVERY = 3            # run the detector on every 3rd kept frame
 DETECTOR_BATCH_SIZE = 16
-WINDOW = 7                  # sequence model: 7 consecutive kept frames ...
-WINDOW_STRIDE = 14          # ... starting every 14 entries
+WINDOW_STRIDE = 14          # sequence model: 7 consecutive kept frames (WINDOW) starting every 14 entries
 FRAME_STRIDE = 2            # frame models: every 2nd entry
 CROP_MULTIPLIER = 1.5
 THUMBNAILS_PER_TRACK = 4   # face thumbnails kept per track for --details and the report
-RUN_SUFFIX = '_v4_cad79a'
-WEIGHTS_NAME = 'snapshot_100000.fp16.pth'
-DETECTOR_WEIGHTS_NAME = 'WIDERFace_DSFD_RES152.fp16.pth'
-CALIBRATION_NAME = 'calibration.json'   # calibrate.py's fitted score transform, applied by predict.py
-# Run name, pipeline preset (shared with training), whether it is the sequence model.
-ENSEMBLE = (
-    ('efficientnet-b7_ns_seq_aa-original-mstd0.5_100k', 'sequence', True),
-    ('efficientnet-b7_ns_aa-original-mstd0.5_large_crop_100k', 'large_crop', False),
-    ('efficientnet-b7_ns_aa-original-mstd0.5_re_100k', 'random_erasing', False),
-)
-
-
-def weights_path(models_path: Path, run_name: str) -> Path:
-    return models_path / f'{run_name}{RUN_SUFFIX}' / WEIGHTS_NAME
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def published_spec(sequence: bool) -> dict[str, Any]:
-    """The architecture of the published weights: B7, with 7-frame 3D expand convolutions for the sequence run."""
-    return {'name': 'efficientnet-b7', 'overrides': {}, 'sequence_length': WINDOW if sequence else None}
-
-
-def load_classifier(path: Path, sequence: bool) -> torch.nn.Module:
-    """A final weights file in its architecture: from the JSON beside it, else the published B7."""
-    spec_path = path.with_suffix('.json')
-    spec = published_spec(sequence)
-    if spec_path.is_file():
-        spec = json.loads(spec_path.read_text())
-        if spec.get('sha256') and spec['sha256'] != sha256_file(path):
-            raise ValueError(f'{path} does not match the SHA-256 in {spec_path.name}; re-run copy_weights.py')
-    model = create_model(**model_spec_from_json(spec))
-    model.load_state_dict(load_state_dict(path), strict=True)
-    return model.eval()
-
-
-@dataclasses.dataclass
-class EnsembleModel:
-    name: str
-    model: torch.nn.Module
-    pipeline: FramePipeline
-    sequence: bool
-
-
-class Ensemble:
-    """The three classifiers, in FP32 (the published computation) unless `precision` asks for autocast.
-
-    `channels_last` (default) stores weights and inputs NHWC, which convolves faster and gives the same numbers
-    up to float rounding (tests/test_predict.py)."""
-
-    def __init__(self, models: dict[str, torch.nn.Module], device: torch.device, batch_size: int = 32,
-                 precision: str = 'fp32', channels_last: bool = True):
-        """`models` maps each pipeline preset of ENSEMBLE (all three, or a subset) to its classifier."""
-        self.device, self.batch_size, self.precision = device, batch_size, check_precision(precision)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        mean, inverse_std = normalization_constants()
-        self._mean = torch.from_numpy(mean).to(device).view(1, 3, 1, 1)
-        self._inverse_std = torch.from_numpy(inverse_std).to(device).view(1, 3, 1, 1)
-        self.members = {}
-        for _, preset, sequence in ENSEMBLE:
-            if preset not in models:   # a subset scores with what it has (validation of one model)
-                continue
-            model = models[preset].eval().to(device)
-            if channels_last:
-                to_channels_last(model)
-            model.set_swish(memory_efficient=False)
-            self.members[preset] = EnsembleModel(preset, model, build_pipeline(preset), sequence)
-
-    @classmethod
-    def load(cls, models_path: Path, device: torch.device, batch_size: int = 32, precision: str = 'fp32',
-             channels_last: bool = True) -> 'Ensemble':
-        """The final weights in MODELS_PATH under the published names."""
-        models = {}
-        for run_name, preset, sequence in ENSEMBLE:
-            path = weights_path(models_path, run_name)
-            if not path.is_file():
-                from .cli import UserError
-                raise UserError(f'model weights {path} do not exist; run copy_weights.py or download the published '
-                                'weights into MODELS_PATH')
-            models[preset] = load_classifier(path, sequence)
-        return cls(models, device, batch_size, precision, channels_last)
-
-    def probabilities(self, name: str, images: np.ndarray) -> np.ndarray:
-        """Sigmoid outputs for N x H x W x 3 uint8 model-size RGB images (sequence: N a multiple of 7)."""
-        member = self.members[name]
-        step = self.batch_size - self.batch_size % WINDOW if member.sequence else self.batch_size
-        step = max(step, WINDOW if member.sequence else 1)
-        outputs = []
-        for start in range(0, len(images), step):
-            batch = torch.from_numpy(images[start:start + step]).to(self.device).permute(0, 3, 1, 2).float()
-            # albumentations' Normalize, as the published predictor: (x - 255 mean) * (1 / (255 std)) in float32.
-            batch = ((batch - self._mean) * self._inverse_std).contiguous(memory_format=self.memory_format)
-            with torch.inference_mode(), autocast(self.device, self.precision):
-                logits = member.model(batch)
-            outputs.append(torch.sigmoid(logits.float()).squeeze(1).cpu().numpy())
-        return np.concatenate(outputs) if outputs else np.zeros(0, np.float32)
 
 
 @dataclasses.dataclass

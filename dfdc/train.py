@@ -34,6 +34,7 @@ from .data import FRAME_MODEL_FRAMES, SEQUENCE_MODEL_FRAMES, InfiniteBatchSample
 from .detectors import load_state_dict
 from .devices import resolve_device
 from .fileio import atomic_path, atomic_write_bytes, ensure_dir, remove_stale_temporaries
+from .models import save_weights
 
 log = logging.getLogger('dfdc')
 
@@ -281,13 +282,6 @@ def _set_rng_state(state: dict, mixup_rng: np.random.Generator) -> None:
     mixup_rng.bit_generator.state = state['mixup']
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
-
-
-def save_weights(model: nn.Module, path: Path) -> None:
-    """The model's state dict, written atomically, in contiguous tensors so that the file's bytes do not depend on
-    the memory layout it was trained in."""
-    with atomic_path(path) as temp:
-        torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, temp)
 
 
 def save_snapshot(directory: Path, iteration: int, model: nn.Module, optimizer, scheduler, step: int,

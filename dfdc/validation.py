@@ -21,8 +21,8 @@ from .config import Config
 from .detectors import build_detector
 from .evaluation import evaluate, read_labels
 from .fileio import atomic_write_bytes
-from .inference import DETECTOR_WEIGHTS_NAME, Ensemble, Predictor
-from .train import save_weights
+from .inference import Predictor
+from .models import DETECTOR_WEIGHTS_NAME, Ensemble, save_weights
 
 log = logging.getLogger('dfdc')
 BEST_SNAPSHOT, BEST_RECORD = 'best.pth', 'best.json'

@@ -175,10 +175,42 @@ class SSD(nn.Module):
         return self._priors_cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        loc, conf, feature_maps = self.head_outputs(x)
-        priors = self.priors((x.shape[2], x.shape[3]), feature_maps, x.device)
+        loc, conf = self.heads(x)
+        return self.detections(loc, conf, (x.shape[2], x.shape[3]))
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network alone (what an inference backend runs): box offsets (B, P, 4), face/background (B, P, 2)."""
+        loc, conf, _ = self.head_outputs(x)
+        return loc, conf
+
+    def detections(self, loc: torch.Tensor, conf: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+        """Decoding and NMS of `heads`' outputs for an input of `image_size` (height, width): `forward`'s output."""
+        priors = self.priors(tuple(image_size), feature_map_sizes(*image_size), loc.device)
         boxes = decode_boxes(loc.float(), priors)
         return detect(boxes, conf[..., 1].float())
+
+
+class Heads(nn.Module):
+    """`SSD.heads` as a module's forward, for tracing into another inference backend."""
+
+    def __init__(self, ssd: SSD):
+        super().__init__()
+        self.ssd = ssd
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.ssd.heads(x)
+
+
+def feature_map_sizes(height: int, width: int) -> list[tuple[int, int]]:
+    """The six source maps' sizes for an input of height x width: ResNet's stem halves twice (conv1 stride 2, max
+    pool stride 2), then each of layers 2-4 and the two extra layers halves once, rounding up (3x3 or 1x1
+    convolutions of stride 2 with padding 1 or 0)."""
+    sizes = []
+    size = (-(-(-(-height // 2)) // 2), -(-(-(-width // 2)) // 2))
+    for _ in range(6):
+        sizes.append(size)
+        size = (-(-size[0] // 2), -(-size[1] // 2))
+    return sizes
 
 
 def detect(boxes: torch.Tensor, scores: torch.Tensor, conf_threshold: float = CONF_THRESHOLD,

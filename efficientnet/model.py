@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import math
 
 import torch
+import torch.nn.functional as F
 from efficientnet_pytorch import EfficientNet
 from efficientnet_pytorch.utils import Conv2dStaticSamePadding
 from torch import nn
@@ -28,20 +29,43 @@ TEMPORAL_KERNEL = 3
 
 
 class TemporalConv(nn.Module):
-    """A (3, 1, 1) convolution over time applied to a (B*T, C, H, W) batch of T-frame sequences."""
+    """A (3, 1, 1) convolution over time applied to a (B*T, C, H, W) batch of T-frame sequences.
+
+    The parameter is the published `conv.weight` (O, I, 3, 1, 1) of an `nn.Conv3d` with padding (1, 0, 0), but the
+    sum is computed as one 1x1 2-D convolution over the channel-concatenated previous, current and next frame
+    (zeros beyond each sequence's ends): the same products and sums, without the 5-D transposes that eager PyTorch
+    and OpenVINO run slowly, and in the input's memory layout (channels-last stays channels-last).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, sequence_length: int = SEQUENCE_LENGTH):
         super().__init__()
         self.sequence_length = sequence_length
         self.conv = nn.Conv3d(in_channels, out_channels, kernel_size=(TEMPORAL_KERNEL, 1, 1),
                               padding=(TEMPORAL_KERNEL // 2, 0, 0), bias=False)
+        first = torch.ones(1, sequence_length, 1, 1, 1)
+        first[:, 0] = 0
+        # 0 at the first and last frame of a sequence, where the previous / next frame is the zero padding.
+        self.register_buffer('_has_previous', first, persistent=False)
+        self.register_buffer('_has_next', first.flip(1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames, channels, height, width = x.shape
         if frames % self.sequence_length:
             raise ValueError(f'batch of {frames} frames is not a multiple of the sequence length '
                              f'{self.sequence_length}')
-        x = x.view(-1, self.sequence_length, channels, height, width).transpose(1, 2)
+        zero = torch.zeros_like(x[:1])
+        previous = torch.cat([zero, x[:-1]]).view(-1, self.sequence_length, channels, height, width)
+        following = torch.cat([x[1:], zero]).view(-1, self.sequence_length, channels, height, width)
+        previous = (previous * self._has_previous.to(x.dtype)).view(frames, channels, height, width)
+        following = (following * self._has_next.to(x.dtype)).view(frames, channels, height, width)
+        # Input channel k * I + i of the 1x1 kernel is tap k (previous, current, next) of input channel i.
+        weight = self.conv.weight.transpose(1, 2).reshape(self.conv.out_channels, -1, 1, 1)
+        return F.conv2d(torch.cat([previous, x, following], dim=1), weight.to(x.dtype))
+
+    def forward_conv3d(self, x: torch.Tensor) -> torch.Tensor:
+        """The same convolution through `nn.Conv3d` (the published computation; tests compare the two)."""
+        frames, channels, height, width = x.shape
+        x = x.reshape(-1, self.sequence_length, channels, height, width).transpose(1, 2)
         x = self.conv(x)
         return x.transpose(1, 2).reshape(frames, -1, height, width)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dfdc.config import load_config
-from dfdc.inference import ENSEMBLE, load_classifier, sha256_file, weights_path
+from dfdc.models import ENSEMBLE, load_classifier, sha256_file, weights_path
 from efficientnet import create_model
 from tests.conftest import REPO, write_config
 from tests.test_dsfd import read_manifest

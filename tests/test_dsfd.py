@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dsfd import SSD, decode_boxes, prior_boxes
+from dsfd import SSD, decode_boxes, prior_boxes, feature_map_sizes
 from dsfd.model import detect
 
 MANIFEST = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'dsfd_resnet152_state_dict.tsv'
@@ -110,3 +110,11 @@ def test_channels_last_detector_computes_the_same_head_outputs():
         scale = plain.abs().max()
         assert torch.isfinite(scale) and scale > 0
         assert (plain - nhwc).abs().max() <= 1e-5 * scale
+
+
+@pytest.mark.parametrize('height, width', [(288, 512), (384, 683), (97, 131), (64, 64)])
+def test_feature_map_sizes_equal_the_network_s(model, height, width):
+    """Post-processing computes the anchors' grid from the input size, so a backend need return only loc and conf."""
+    with torch.inference_mode():
+        _, _, feature_maps = model.head_outputs(torch.zeros(1, 3, height, width))
+    assert feature_map_sizes(height, width) == feature_maps

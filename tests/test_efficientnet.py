@@ -42,6 +42,28 @@ def test_temporal_conv_inflation_and_reshape():
         conv(torch.randn(4, 4, 5, 5))
 
 
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_temporal_conv_as_2d_equals_conv3d(channels_last):
+    """The 1x1 convolution over [previous, current, next] frames is nn.Conv3d((3, 1, 1), padding (1, 0, 0))."""
+    torch.manual_seed(0)
+    conv = TemporalConv(8, 12, sequence_length=7)
+    torch.nn.init.normal_(conv.conv.weight)
+    x = torch.randn(3 * 7, 8, 6, 5)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected = F.conv3d(x.reshape(3, 7, 8, 6, 5).transpose(1, 2), conv.conv.weight, padding=(1, 0, 0))
+        expected = expected.transpose(1, 2).reshape(21, 12, 6, 5)
+        actual = conv(x)
+    assert torch.allclose(actual, expected, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(conv.forward_conv3d(x), expected, atol=1e-5, rtol=1e-5)
+    assert actual.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert list(dict(conv.state_dict())) == ['conv.weight'], 'the published parameter, nothing else'
+    # Gradients flow to the published 5-D parameter (training uses the same module).
+    conv(x).sum().backward()
+    assert conv.conv.weight.grad.shape == (12, 8, 3, 1, 1)
+
+
 def test_inflated_sequence_model_equals_2d_model_at_interior_time_steps():
     torch.manual_seed(0)
     frame_model = create_model('efficientnet-b0', **TINY).eval()

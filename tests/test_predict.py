@@ -218,7 +218,8 @@ def published_predict(path, detector, models):
                                  (40.2, 30.1, 97.7, 101.3), (280.6, 20.2, 319.9, 75.5)])
 def test_face_crops_are_flipped_before_resize_pad_and_centre_crop(box):
     """Where the resized crop's margin is odd, the centre crop of a flipped face is not the flipped centre crop."""
-    from dfdc.inference import ENSEMBLE, Ensemble, Predictor
+    from dfdc.inference import Predictor
+    from dfdc.models import ENSEMBLE, Ensemble
     from efficientnet import create_model
     models = {preset: create_model('efficientnet-b0', sequence_length=7 if sequence else None, width_coefficient=0.25,
                                    depth_coefficient=0.2) for _, preset, sequence in ENSEMBLE}
@@ -233,7 +234,8 @@ def test_face_crops_are_flipped_before_resize_pad_and_centre_crop(box):
 
 def test_streaming_predictor_computes_what_the_published_predictor_computed(synthetic_root):
     from dfdc.detectors import OpenCVDetector
-    from dfdc.inference import ENSEMBLE, Ensemble, Predictor
+    from dfdc.inference import Predictor
+    from dfdc.models import ENSEMBLE, Ensemble
     from efficientnet import create_model
     models = {preset: well_conditioned_weights(create_model('efficientnet-b0', sequence_length=7 if sequence else None,
                                                     width_coefficient=0.25, depth_coefficient=0.2))
@@ -264,7 +266,7 @@ def video_score_written_out(track_probs):
 
 def test_channels_last_gives_the_same_probabilities():
     """The default NHWC layout changes only float rounding."""
-    from dfdc.inference import ENSEMBLE, Ensemble
+    from dfdc.models import ENSEMBLE, Ensemble
     from efficientnet import create_model
     rng = np.random.default_rng(0)
     images = np.stack([cv2.resize(rng.random((7, 6, 3)) * rng.uniform(0.2, 1), (192, 224)) * 255

@@ -234,7 +234,7 @@ def test_single_clips_train_on_their_label(labelled_stages, monkeypatch):
 
 def test_init_starts_from_final_weights_and_finetune_sets_the_schedule(labelled_stages, tmp_path):
     from tests.test_copy_weights import make_tiny_snapshots, run_copy
-    from dfdc.inference import weights_path
+    from dfdc.models import weights_path
     config_path, _ = labelled_stages
     config = load_config(config_path)
     make_tiny_snapshots(config)

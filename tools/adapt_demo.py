@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from dfdc.cli import UserError, run_main  # noqa: E402
 from dfdc.config import load_config  # noqa: E402
-from dfdc.inference import ENSEMBLE, weights_path  # noqa: E402
+from dfdc.models import ENSEMBLE, weights_path  # noqa: E402
 from dfdc.synthetic import TEST_LABELS_NAME, VAL_LABELS_NAME  # noqa: E402
 
 TRAIN_SCRIPTS = {'efficientnet-b7_ns_seq_aa-original-mstd0.5_100k': 'train_b7_ns_seq_aa_original_100k.py',
