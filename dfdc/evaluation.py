@@ -1,4 +1,6 @@
-"""Metrics of a submission against labels: Kaggle's log loss, ROC AUC, accuracy, per-class mean score."""
+"""Metrics of a submission against labels: the field's video-level metrics (Kaggle's log loss, ROC AUC, EER, average
+precision, accuracy at 0.5, Brier, ECE, per-class mean score) and frame-level ROC AUC from the per-frame
+probabilities of `predict.py --details`."""
 from __future__ import annotations
 
 import csv
@@ -6,6 +8,7 @@ import io
 import json
 import logging
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -52,8 +55,55 @@ def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The false positive rate at the ROC point where it is closest to the false negative rate (DeepfakeBench's
+    definition: the FPR at the threshold minimising |FNR - FPR|)."""
+    from sklearn.metrics import roc_curve
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)   # every threshold: the exact crossing
+    return float(fpr[np.nanargmin(np.abs((1 - tpr) - fpr))])
+
+
+def binary_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """ROC AUC, EER and average precision (NaN unless both classes are present), accuracy at 0.5 (score > 0.5 is
+    fake), log loss and Brier score of scores against 0/1 labels."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    y, p = np.asarray(labels), np.asarray(scores, np.float64)
+    both = len(set(y.tolist())) == 2
+    return {'roc_auc': float(roc_auc_score(y, p)) if both else float('nan'),
+            'eer': equal_error_rate(y, p) if both else float('nan'),
+            'average_precision': float(average_precision_score(y, p)) if both else float('nan'),
+            'accuracy': float(np.mean((p > 0.5) == (y == 1))), 'log_loss': log_loss(y, p),
+            'brier': float(np.mean((p - y) ** 2))}
+
+
+def frame_probabilities(record: dict) -> list[float]:
+    """Every per-frame probability of a `--details` record: one per face crop and model (the sequence model gives
+    one per frame of its 7-frame window), as the models output them."""
+    return [p for track in record.get('tracks', []) for pairs in track['probabilities'].values() for _, p in pairs]
+
+
+def frame_level(records: Iterable[dict], labels: dict[str, int], key=lambda record: Path(record['video']).name
+                ) -> dict[str, float]:
+    """Frame-level ROC AUC, EER, AP and accuracy: every per-frame probability of a labelled video, labelled with
+    its video's label (videos without faces contribute none)."""
+    y, p = [], []
+    for record in records:
+        label = labels.get(key(record))
+        if label is None:
+            continue
+        probabilities = frame_probabilities(record)
+        y += [label] * len(probabilities)
+        p += probabilities
+    if not p:
+        return {'frames': 0, 'roc_auc': float('nan'), 'eer': float('nan'), 'average_precision': float('nan'),
+                'accuracy': float('nan')}
+    metrics = binary_metrics(np.array(y), np.array(p))
+    return {'frames': len(p), **{k: metrics[k] for k in ('roc_auc', 'eer', 'average_precision', 'accuracy')}}
+
+
 def evaluate(submission: dict[str, float], labels: dict[str, int]) -> dict:
-    from sklearn.metrics import roc_auc_score
+    """Video-level metrics of the scored, labelled videos (the video score is the published aggregation of its
+    faces' per-frame probabilities)."""
     common = sorted(set(submission) & set(labels))
     missing = sorted(set(labels) - set(submission))
     if missing:
@@ -62,11 +112,8 @@ def evaluate(submission: dict[str, float], labels: dict[str, int]) -> dict:
         raise ValueError('no video of the submission has a label')
     y = np.array([labels[n] for n in common])
     p = np.array([submission[n] for n in common])
-    both = len(set(y.tolist())) == 2
-    return {'videos': len(common), 'missing': len(missing), 'log_loss': log_loss(y, p),
-            'roc_auc': float(roc_auc_score(y, p)) if both else float('nan'),
-            'brier': float(np.mean((p - y) ** 2)), 'ece': expected_calibration_error(y, p),
-            'accuracy': float(np.mean((p > 0.5) == (y == 1))),
+    return {'videos': len(common), 'missing': len(missing), **binary_metrics(y, p),
+            'ece': expected_calibration_error(y, p),
             'mean_score_fake': float(p[y == 1].mean()) if (y == 1).any() else float('nan'),
             'mean_score_real': float(p[y == 0].mean()) if (y == 0).any() else float('nan'),
             'labels': y, 'scores': p}
