@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from efficientnet import to_channels_last
+
 from .cli import UserError
 from .devices import autocast, check_precision
 from .fileio import replacing_directory
@@ -80,11 +82,8 @@ class TorchRunner:
         self.device, self.precision = device, check_precision(precision)
         self.module = module.eval().to(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        if channels_last:
-            with torch.no_grad():   # 4-D weights only: the sequence model's 5-D temporal kernels stay as they are
-                for param in self.module.parameters():
-                    if param.dim() == 4:
-                        param.data = param.data.contiguous(memory_format=torch.channels_last)
+        if channels_last:   # 4-D weights only: the sequence model's 5-D temporal kernels stay as they are
+            to_channels_last(self.module)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         batch = batch.to(self.device).contiguous(memory_format=self.memory_format)

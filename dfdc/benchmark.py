@@ -19,7 +19,7 @@ import numpy as np
 
 from .cli import UserError, shard
 from .datasets import Listing
-from .evaluation import evaluate, frame_level, read_submission
+from .evaluation import evaluate, frame_level, read_submission, roc_axis
 from .fileio import atomic_write_bytes, ensure_dir
 from .report import read_details, write_report
 from .submission import merge_shards, shard_path, write_submission
@@ -150,16 +150,10 @@ def plot_rocs(results: Sequence[Mapping[str, Any]], path: Path) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
     figure, axis = plt.subplots(figsize=(6, 6))
-    for result in results:
-        labels, scores = np.array(result.get('_labels', [])), np.array(result.get('_scores', []))
-        if len(set(labels.tolist())) == 2:
-            fpr, tpr, _ = roc_curve(labels, scores)
-            axis.plot(fpr, tpr, label=f'{result["dataset"]} (video AUC {result["video"]["roc_auc"]:.3f})')
-    axis.plot([0, 1], [0, 1], '--', color='grey')
-    axis.set(xlabel='false positive rate', ylabel='true positive rate', title='video-level ROC per data set')
-    axis.legend(loc='lower right')
+    roc_axis(axis, [(np.array(r.get('_labels', [])), np.array(r.get('_scores', [])),
+                     f'{r["dataset"]} (video AUC {r.get("video", {}).get("roc_auc", float("nan")):.3f})')
+                    for r in results], 'video-level ROC per data set')
     figure.tight_layout()
     ensure_dir(path.parent)
     figure.savefig(path, dpi=100)

@@ -134,19 +134,26 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int 
     return float(sum(count * abs(score - share) for score, share, count in rows) / total)
 
 
+def roc_axis(axis, curves: Iterable[tuple[np.ndarray, np.ndarray, str]], title: str) -> None:
+    """ROC curves (labels, scores, legend) on one matplotlib axis, with the chance diagonal; a curve of one class
+    only is left out."""
+    from sklearn.metrics import roc_curve
+    for labels, scores, legend in curves:
+        if len(set(np.asarray(labels).tolist())) == 2:
+            fpr, tpr, _ = roc_curve(labels, scores)
+            axis.plot(fpr, tpr, label=legend)
+    axis.plot([0, 1], [0, 1], '--', color='grey')
+    axis.set(xlabel='false positive rate', ylabel='true positive rate', title=title)
+    axis.legend(loc='lower right')
+
+
 def plot(metrics: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
     y, p = metrics['labels'], metrics['scores']
     figure, (left, right, diagram) = plt.subplots(1, 3, figsize=(15, 4))
-    if len(set(y.tolist())) == 2:
-        fpr, tpr, _ = roc_curve(y, p)
-        left.plot(fpr, tpr, label=f'AUC {metrics["roc_auc"]:.3f}')
-    left.plot([0, 1], [0, 1], '--', color='grey')
-    left.set(xlabel='false positive rate', ylabel='true positive rate', title='ROC')
-    left.legend(loc='lower right')
+    roc_axis(left, [(y, p, f'AUC {metrics["roc_auc"]:.3f}')], 'ROC')
     bins = np.linspace(0, 1, 21)
     right.hist(p[y == 0], bins=bins, alpha=0.6, label='real')
     right.hist(p[y == 1], bins=bins, alpha=0.6, label='fake')
