@@ -53,23 +53,49 @@ def test_auto_is_openvino_on_the_cpu_and_torch_elsewhere(monkeypatch):
         resolve_backend('openvino', CPU)
 
 
+@pytest.fixture(scope='module')
+def converted():
+    """The tiny models, and each converted once (as a first run would), for the tests that compile them."""
+    from dfdc.backends import _convert
+    from dfdc.models import _example_batch
+    models = tiny_models()
+    for model in models.values():
+        model.set_swish(memory_efficient=False)
+    return models, {preset: _convert(preset, models[preset], _example_batch(sequence), cached=False)
+                    for _, preset, sequence in ENSEMBLE}
+
+
+def openvino_ensemble(converted, precision='fp32'):
+    from dfdc.backends import OpenVINORunner
+    return Ensemble({preset: OpenVINORunner(model, precision) for preset, model in converted[1].items()}, CPU,
+                    batch_size=8, backend='openvino', precision=precision)
+
+
 @pytest.mark.parametrize('images', [7, 21])
-def test_openvino_fp32_gives_the_pytorch_fp32_probabilities(images):
+def test_openvino_fp32_gives_the_pytorch_fp32_probabilities(converted, images):
     """Dynamic batch: 7 and 21 images through models converted with another batch size; sequence model included."""
     images = face_like_images(images)
-    models = tiny_models()
-    torch_ensemble = Ensemble(models, CPU, batch_size=8, backend='torch')
+    torch_ensemble = Ensemble(converted[0], CPU, batch_size=8, backend='torch')
     expected = {kind: torch_ensemble.probabilities(kind, images) for kind in torch_ensemble.members}
-    openvino_ensemble = Ensemble(tiny_models(), CPU, batch_size=8, backend='openvino')
+    ensemble = openvino_ensemble(converted)
     for kind, probabilities in expected.items():
         assert probabilities.std() > 1e-3
-        assert np.abs(openvino_ensemble.probabilities(kind, images) - probabilities).max() < 1e-5, kind
+        assert np.abs(ensemble.probabilities(kind, images) - probabilities).max() < 1e-5, kind
 
 
-def test_openvino_bf16_is_close_but_not_fp32():
+def test_ensemble_converts_modules_it_is_given():
+    """An Ensemble of PyTorch modules with backend='openvino' converts them itself (no cache without a folder)."""
+    images = face_like_images(7)
+    models = tiny_models()
+    expected = Ensemble(models, CPU, backend='torch').probabilities('sequence', images)
+    ensemble = Ensemble({'sequence': tiny_models()['sequence']}, CPU, backend='openvino')
+    assert list(ensemble.members) == ['sequence'] and ensemble.members['sequence'].model is None
+    assert np.abs(ensemble.probabilities('sequence', images) - expected).max() < 1e-5
+
+
+def test_openvino_bf16_is_close_but_not_fp32(converted):
     images = face_like_images(14)
-    fp32 = Ensemble(tiny_models(), CPU, batch_size=8, backend='openvino')
-    bf16 = Ensemble(tiny_models(), CPU, batch_size=8, backend='openvino', precision='bf16')
+    fp32, bf16 = openvino_ensemble(converted), openvino_ensemble(converted, 'bf16')
     assert bf16.members['large_crop'].runner.compiled.get_property('INFERENCE_PRECISION_HINT') != \
         fp32.members['large_crop'].runner.compiled.get_property('INFERENCE_PRECISION_HINT')
     for kind in fp32.members:
