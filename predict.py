@@ -8,6 +8,8 @@ A video that cannot be read, has no frames or no face tracks scores 0.5, and the
 then writes the output from the K shard files. `--report DIR` ends with an HTML report of the run (see report.py);
 `--annotate DIR` writes an MP4 per scored video with the face boxes coloured by their probability. When
 MODELS_PATH/calibration.json exists (calibrate.py), its fitted score transform is applied, and said so.
+On the CPU the networks run on OpenVINO (`--backend auto`): converted on the first run, which says so on stderr,
+and kept in MODELS_PATH/openvino_cache; `--backend torch` runs PyTorch.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dfdc.config import load_config
-from dfdc.inference import WINDOW
+from dfdc.models import WINDOW
 from dfdc.synthetic import well_conditioned_weights
 from tests.conftest import REPO, write_config
 from tests.test_clips import published_crop
