@@ -14,6 +14,7 @@ per method) and writes RESULTS_DIR/results.json, results.md, roc.png and a repor
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def run_command(args: argparse.Namespace) -> int:
     out = ensure_dir(Path(args.out))
     listings = [(name, read_dataset(name, root, args.split, **options(args))) for name, root in args.dataset]
     sharded = args.num_parts > 1 and not args.merge
-    predictor = None
+    predictor = functools.cache(lambda: predictor_from_args(config, args))   # loaded once, and only if needed
     results = []
     for name, listing in listings:
         folder = ensure_dir(out / name)
@@ -73,9 +74,6 @@ def run_command(args: argparse.Namespace) -> int:
         if args.merge:
             scores = merge(folder, args.num_parts)
         else:
-            pending = len(listing.videos) > 0
-            if predictor is None and pending:
-                predictor = predictor_from_args(config, args)
             scores, new = score_listing(predictor, listing, folder, args.part, args.num_parts)
         print(f'{name}: {len(scores)} videos scored ({new} now, {len(scores) - new} before), '
               f'{len(listing.missing)} listed but missing')

@@ -152,14 +152,14 @@ def openvino_runner(name: str, key: dict[str, Any], build: Callable[[], tuple[nn
                     roots: Sequence[Path], precision: str = 'fp32') -> OpenVINORunner:
     """`name`'s converted model from the first root that holds it under `key`, else converted from the module and
     example input `build()` returns and written to the first root that can be written (else kept in memory)."""
-    key_text = json.dumps(key, sort_keys=True)
+    expected = json.loads(json.dumps(key))   # as key.json gives it back (tuples become lists)
     for root in roots:
         entry = root / name
         if not (entry / 'key.json').exists():
             continue
         try:
             stored = json.loads((entry / 'key.json').read_text())
-            if stored.get('key') != json.loads(key_text):
+            if stored.get('key') != expected:
                 log.warning('%s: the converted model in %s is stale (weights or versions changed); converting again',
                             name, entry)
                 continue

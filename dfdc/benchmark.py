@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -47,10 +47,11 @@ def labels_csv(listing: Listing) -> bytes:
     return out.getvalue().encode()
 
 
-def score_listing(predictor, listing: Listing, out: Path, part: int = 0, num_parts: int = 1
+def score_listing(get_predictor: Callable[[], Any], listing: Listing, out: Path, part: int = 0, num_parts: int = 1
                   ) -> tuple[dict[str, float], int]:
-    """Score the videos of `listing` (shard `part` of `num_parts`) not scored yet; returns all its scores and how
-    many were scored now."""
+    """Score the videos of `listing` (shard `part` of `num_parts`) not scored yet, with the predictor
+    `get_predictor()` gives (asked for only when there is something to score); returns all its scores and how many
+    were scored now."""
     from .prediction import score_videos
     scores_path, details = out / 'scores.csv', out / 'details.jsonl'
     if num_parts > 1:
@@ -60,7 +61,7 @@ def score_listing(predictor, listing: Listing, out: Path, part: int = 0, num_par
     videos = shard(sorted(listing.videos, key=lambda v: v.path), part, num_parts)
     todo = [v for v in videos if v.path not in done]
     if todo:
-        scores, _, _ = score_videos(predictor, [listing.absolute(v) for v in todo], partial, details,
+        scores, _, _ = score_videos(get_predictor(), [listing.absolute(v) for v in todo], partial, details,
                                     keys=[v.path for v in todo])
         done.update(scores)
     wanted = {v.path for v in videos}

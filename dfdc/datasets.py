@@ -109,8 +109,8 @@ def read_dfdc(root: Path, **_) -> Listing:
             continue
         found_sets += 1
         for name, label in sorted(labels.items()):
-            path = folder / name if (folder / name).is_file() or not (folder / 'videos').is_dir() \
-                else folder / 'videos' / name
+            beside, inside = folder / name, folder / 'videos' / name
+            path = inside if not beside.is_file() and inside.parent.is_dir() else beside
             candidates.append((Video(_relative(path, root), label, split, ''), path))
     if not parts and not found_sets:
         raise LayoutError(f'dfdc: {root} has neither dfdc_train_part_*/metadata.json nor test/labels.csv, '

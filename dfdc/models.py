@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -50,16 +51,16 @@ def published_spec(sequence: bool) -> dict[str, Any]:
     return {'name': 'efficientnet-b7', 'overrides': {}, 'sequence_length': WINDOW if sequence else None}
 
 
-def classifier_spec(path: Path, sequence: bool) -> tuple[dict[str, Any], str]:
-    """The architecture of a final weights file (the JSON beside it, else the published B7) and its SHA-256."""
+def classifier_spec(path: Path, sequence: bool) -> tuple[dict[str, Any], str | None]:
+    """The architecture of a final weights file (the JSON beside it, else the published B7), and its SHA-256 when
+    the JSON records one (checked against the file)."""
     spec_path = path.with_suffix('.json')
-    spec = published_spec(sequence)
-    digest = sha256_file(path)
-    if spec_path.is_file():
-        spec = json.loads(spec_path.read_text())
-        if spec.get('sha256') and spec['sha256'] != digest:
-            raise ValueError(f'{path} does not match the SHA-256 in {spec_path.name}; re-run copy_weights.py')
-    return spec, digest
+    if not spec_path.is_file():
+        return published_spec(sequence), None
+    spec = json.loads(spec_path.read_text())
+    if spec.get('sha256') and spec['sha256'] != sha256_file(path):
+        raise ValueError(f'{path} does not match the SHA-256 in {spec_path.name}; re-run copy_weights.py')
+    return spec, spec.get('sha256')
 
 
 def load_classifier(path: Path, sequence: bool, spec: dict[str, Any] | None = None) -> nn.Module:
@@ -79,6 +80,7 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 
 def _example_batch(sequence: bool) -> torch.Tensor:
+    """What a classifier is traced with for conversion (its batch size does not matter: it stays dynamic)."""
     return torch.zeros(WINDOW if sequence else 2, 3, INPUT_HEIGHT, INPUT_WIDTH)
 
 
@@ -86,11 +88,21 @@ def classifier_runner(model: nn.Module, sequence: bool, device: torch.device, ba
                       precision: str = 'fp32', channels_last: bool = True, name: str = 'classifier',
                       models_path: Path | None = None) -> Runner:
     """A classifier module ready to run on `backend` ('torch' or 'openvino', as `resolve_backend` gives)."""
-    model.set_swish(memory_efficient=False)
     if backend == 'torch':
+        model.set_swish(memory_efficient=False)
         return TorchRunner(model, device, precision, channels_last)
     key = conversion_key(state_dict_sha256(model), {'in_memory': name, 'sequence': sequence})
-    return openvino_runner(name, key, lambda: (model, _example_batch(sequence)), cache_roots(models_path), precision)
+    return _openvino_classifier(name, key, lambda: model, sequence, models_path, precision)
+
+
+def _openvino_classifier(name: str, key: dict[str, Any], build: Callable[[], nn.Module], sequence: bool,
+                         models_path: Path | None, precision: str) -> Runner:
+    """A classifier on OpenVINO: from the cache, or converted from the module `build` returns."""
+    def module_and_example() -> tuple[nn.Module, torch.Tensor]:
+        model = build()
+        model.set_swish(memory_efficient=False)
+        return model, _example_batch(sequence)
+    return openvino_runner(name, key, module_and_example, cache_roots(models_path), precision)
 
 
 @dataclasses.dataclass
@@ -119,7 +131,6 @@ class Ensemble:
         """`models` maps each pipeline preset of ENSEMBLE (all three, or a subset) to its classifier module (or a
         runner already built)."""
         self.device, self.batch_size, self.precision = device, batch_size, check_precision(precision)
-        self.backend = backend
         mean, inverse_std = normalization_constants()
         self._mean = torch.from_numpy(mean).to(device).view(1, 3, 1, 1)
         self._inverse_std = torch.from_numpy(inverse_std).to(device).view(1, 3, 1, 1)
@@ -150,13 +161,10 @@ class Ensemble:
                 runners[preset] = classifier_runner(load_classifier(path, sequence, spec), sequence, device,
                                                     'torch', precision, channels_last)
                 continue
-
-            def build(path=path, sequence=sequence, spec=spec):
-                model = load_classifier(path, sequence, spec)
-                model.set_swish(memory_efficient=False)
-                return model, _example_batch(sequence)
-            key = conversion_key(digest, {k: v for k, v in spec.items() if k != 'sha256'})
-            runners[preset] = openvino_runner(path.parent.name, key, build, cache_roots(models_path), precision)
+            key = conversion_key(digest or sha256_file(path), {k: v for k, v in spec.items() if k != 'sha256'})
+            runners[preset] = _openvino_classifier(path.parent.name, key, partial(load_classifier, path, sequence,
+                                                                                  spec), sequence, models_path,
+                                                   precision)
         return cls(runners, device, batch_size, precision, channels_last, backend, models_path)
 
     def probabilities(self, name: str, images: np.ndarray) -> np.ndarray:

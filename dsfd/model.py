@@ -167,11 +167,11 @@ class SSD(nn.Module):
             confs.append(conf.permute(0, 2, 3, 1).reshape(x.shape[0], -1, 2))
         return torch.cat(locs, dim=1), torch.softmax(torch.cat(confs, dim=1), dim=-1), feature_maps
 
-    def priors(self, image_size: tuple[int, int], feature_maps: list[tuple[int, int]],
-               device: torch.device) -> torch.Tensor:
-        key = (tuple(image_size), tuple(feature_maps), str(device))
+    def priors(self, image_size: tuple[int, int], device: torch.device) -> torch.Tensor:
+        """The anchors of an input of `image_size` (height, width), cached per size and device."""
+        key = (tuple(image_size), str(device))
         if key not in self._priors_cache:
-            self._priors_cache[key] = prior_boxes(image_size, feature_maps).to(device)
+            self._priors_cache[key] = prior_boxes(image_size, feature_map_sizes(*image_size)).to(device)
         return self._priors_cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -185,7 +185,7 @@ class SSD(nn.Module):
 
     def detections(self, loc: torch.Tensor, conf: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
         """Decoding and NMS of `heads`' outputs for an input of `image_size` (height, width): `forward`'s output."""
-        priors = self.priors(tuple(image_size), feature_map_sizes(*image_size), loc.device)
+        priors = self.priors(tuple(image_size), loc.device)
         boxes = decode_boxes(loc.float(), priors)
         return detect(boxes, conf[..., 1].float())
 
@@ -205,11 +205,12 @@ def feature_map_sizes(height: int, width: int) -> list[tuple[int, int]]:
     """The six source maps' sizes for an input of height x width: ResNet's stem halves twice (conv1 stride 2, max
     pool stride 2), then each of layers 2-4 and the two extra layers halves once, rounding up (3x3 or 1x1
     convolutions of stride 2 with padding 1 or 0)."""
-    sizes = []
-    size = (-(-(-(-height // 2)) // 2), -(-(-(-width // 2)) // 2))
-    for _ in range(6):
-        sizes.append(size)
-        size = (-(-size[0] // 2), -(-size[1] // 2))
+    def halve(size: int) -> int:
+        return -(-size // 2)   # ceil(size / 2)
+
+    sizes = [(halve(halve(height)), halve(halve(width)))]
+    for _ in range(5):
+        sizes.append((halve(sizes[-1][0]), halve(sizes[-1][1])))
     return sizes
 
 
