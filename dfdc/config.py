@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 CONFIG_KEYS = ('DFDC_DATA_PATH', 'ARTIFACTS_PATH', 'MODELS_PATH', 'SUBMISSION_PATH')
+OPTIONAL_KEYS = ('SERVICE_PATH',)  # serve.py's uploads and jobs; default ARTIFACTS_PATH/service
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / 'config.yaml'
 
 
@@ -24,6 +25,7 @@ class Config:
     MODELS_PATH: Path
     SUBMISSION_PATH: Path
     source: Path
+    SERVICE_PATH: Path | None = None
 
     def require_exists(self, *keys: str) -> None:
         """Raise ConfigError naming the key and the file when one of these paths does not exist."""
@@ -31,6 +33,11 @@ class Config:
             path = getattr(self, key)
             if not path.exists():
                 raise ConfigError(f'{key} in {self.source} points to {path}, which does not exist')
+
+    @property
+    def service_root(self) -> Path:
+        """serve.py's folder: its SQLite job database and one folder per uploaded video."""
+        return self.SERVICE_PATH or self.ARTIFACTS_PATH / 'service'
 
     # Artifact files shared between stages: one definition, so no script needs another's file names.
     @property
@@ -86,12 +93,15 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         raise ConfigError(f'config file {source} is not valid YAML: {first_line}') from None
     if not isinstance(data, dict):
         raise ConfigError(f'config file {source} must be a mapping of {", ".join(CONFIG_KEYS)}')
-    unknown = sorted(set(map(str, data)) - set(CONFIG_KEYS))
+    unknown = sorted(set(map(str, data)) - set(CONFIG_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
-        raise ConfigError(f'unknown key {unknown[0]} in {source}; the keys are {", ".join(CONFIG_KEYS)}')
+        raise ConfigError(f'unknown key {unknown[0]} in {source}; the keys are '
+                          f'{", ".join(CONFIG_KEYS + OPTIONAL_KEYS)} ({", ".join(OPTIONAL_KEYS)} optional)')
     values = {}
-    for key in CONFIG_KEYS:
+    for key in CONFIG_KEYS + OPTIONAL_KEYS:
         value = data.get(key)
+        if key in OPTIONAL_KEYS and value is None:
+            continue
         if value is None or (isinstance(value, str) and not value.strip()):
             raise ConfigError(f'missing key {key} in {source}')
         if not isinstance(value, str):

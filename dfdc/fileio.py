@@ -37,6 +37,11 @@ def _is_alive(pid: int) -> bool:
     return True
 
 
+def temporary_directory_beside(path: Path) -> Path:
+    """A new empty folder beside `path` whose name `remove_stale_temporaries` recognises once this process dies."""
+    return Path(tempfile.mkdtemp(prefix=f'.{path.name}.{_temp_tag()}-', dir=path.parent))
+
+
 def remove_stale_temporaries(root: Path, recursive: bool = True) -> int:
     """Delete temporary files and folders that killed processes of this host left under `root`."""
     removed = 0
@@ -110,7 +115,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     ensure_dir(path.parent)
-    temp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.{_temp_tag()}-', dir=path.parent))
+    temp = temporary_directory_beside(path)
     try:
         yield temp
         try:
@@ -131,7 +136,7 @@ def replacing_directory(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     ensure_dir(path.parent)
-    temp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.{_temp_tag()}-', dir=path.parent))
+    temp = temporary_directory_beside(path)
     try:
         yield temp
         if not path.exists():

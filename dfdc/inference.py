@@ -14,7 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -35,6 +35,10 @@ WINDOW_STRIDE = 14          # sequence model: 7 consecutive kept frames (WINDOW)
 FRAME_STRIDE = 2            # frame models: every 2nd entry
 CROP_MULTIPLIER = 1.5
 THUMBNAILS_PER_TRACK = 4   # face thumbnails kept per track for --details and the report
+
+# progress(stage, frames decoded so far, the container's frame count or 0): 'detect' while decoding, detecting and
+# tracking, once per kept frame; 'classify' once, when the video's faces go to the classifiers.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclasses.dataclass
@@ -84,8 +88,9 @@ class Predictor:
     """
 
     def __init__(self, detector: FaceDetector, ensemble: Ensemble | None, detector_batch_size: int | None = None,
-                 queue_frames: int = 4, transform: ScoreTransform = PUBLISHED):
+                 queue_frames: int = 4, transform: ScoreTransform = PUBLISHED, progress: Progress | None = None):
         self.detector, self.ensemble, self.transform = detector, ensemble, transform
+        self.progress = progress
         device = getattr(detector, 'device', None)
         on_cuda = device is not None and getattr(device, 'type', '') == 'cuda'
         self.detector_batch_size = detector_batch_size or (DETECTOR_BATCH_SIZE if on_cuda else 1)
@@ -119,6 +124,9 @@ class Predictor:
             return empty(event[1])
         step = event[1]
         info.update(width=event[2].width, height=event[2].height, fps=event[2].fps, step=step)
+        frame_total = max(event[2].frame_count, 0)
+        progress = self.progress or (lambda stage, frames, total: None)
+        progress('detect', 0, frame_total)
         tracker = OnlineIoUTracker(TRACKER_SIGMA_L, TRACKER_SIGMA_H, TRACKER_SIGMA_IOU, PREDICT_TRACKER_T_MIN)
         ring: dict[int, np.ndarray] = {}
         pending: list[tuple[int, np.ndarray, float]] = []
@@ -130,6 +138,7 @@ class Predictor:
             if event[0] == 'frame':
                 _, kept, frame = event
                 ring[kept] = frame
+                progress('detect', kept * step + 1, frame_total)
                 if kept % DETECT_EVERY == 0:
                     pending.append((kept, self.detector.prepare(frame)))
                     if len(pending) >= self.detector_batch_size:
@@ -150,6 +159,7 @@ class Predictor:
             return empty('no faces detected')
         if not kept_tracks:
             return empty(f'no face tracks of at least {PREDICT_TRACKER_T_MIN} detections')
+        progress('classify', frames_read, frame_total)
         return self._classify(path, step, kept_tracks, states, frames_read, timings, info)
 
     def _detect(self, pending, tracker: OnlineIoUTracker, states: dict, ring: dict, timings: dict,

@@ -28,9 +28,11 @@ from .scoring import PUBLISHED, ScoreTransform
 log = logging.getLogger('dfdc')
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, detector: str = 'dsfd') -> None:
     """The predictor's options, shared by predict.py, benchmark.py and serve.py."""
-    parser.add_argument('--detector', choices=('dsfd', 'opencv'), default='dsfd')
+    parser.add_argument('--detector', choices=('dsfd', 'opencv', 'auto'), default=detector,
+                        help='dsfd: the published detector; opencv: the Haar cascade (the demo\'s); auto: dsfd when '
+                             'its weights are there, else opencv')
     parser.add_argument('--detector-weights', default=None, help=f'default: MODELS_PATH/{DETECTOR_WEIGHTS_NAME}')
     parser.add_argument('--device', default='auto', help='auto (CUDA if available), cpu, cuda or cuda:N')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
@@ -63,6 +65,11 @@ def build_predictor(config: Config, device: torch.device, detector: str = 'dsfd'
     auto runs OpenVINO on the CPU, PyTorch on CUDA."""
     backend = resolve_backend(backend, device, precision)
     weights = detector_weights or config.MODELS_PATH / DETECTOR_WEIGHTS_NAME
+    if detector == 'auto':
+        detector = 'dsfd' if Path(weights).is_file() else 'opencv'
+        if detector == 'opencv':
+            print(f'predict: no DSFD weights at {weights}; detecting faces with the Haar cascade (as the demo does; '
+                  'the published solution uses DSFD)')
     face_detector = build_detector(detector, weights=weights, device=str(device), resize='rcnn', precision=precision,
                                    channels_last=channels_last, backend=backend,
                                    cache_roots=cache_roots(config.MODELS_PATH))

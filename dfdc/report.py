@@ -60,6 +60,20 @@ document.querySelectorAll('th.sortable').forEach(function (header, column) {
 """
 
 
+def video_page_name(number: int) -> str:
+    """The page of the `number`-th video (1-based, in file-name order), relative to the report folder."""
+    return f'videos/{number:04d}.html'
+
+
+def thumbnail_name(number: int, face: int, index: int) -> str:
+    """The `index`-th thumbnail of face `face` (1-based) of the `number`-th video, relative to the report folder."""
+    return f'images/{number:04d}_face{face}_{index}.jpg'
+
+
+def timeline_name(number: int, face: int) -> str:
+    return f'images/{number:04d}_face{face}_timeline.png'
+
+
 def read_details(path: Path) -> list[dict[str, Any]]:
     """The records of a details JSONL; a malformed line (a run killed mid-write leaves a truncated last one) is a
     warning naming it, and is left out."""
@@ -181,18 +195,18 @@ def _video_page(number: int, record: Mapping[str, Any], threshold: float, root: 
         body.append(f'<h2>Face {k}</h2>')
         figures = []
         for m, thumbnail in enumerate(track.get('thumbnails', [])):
-            image = f'{number:04d}_face{k}_{m}.jpg'
-            (root / 'images' / image).write_bytes(base64.b64decode(thumbnail['jpeg']))
-            figures.append(f'<figure><img src="../images/{image}" width="96" height="112" '
+            image = thumbnail_name(number, k, m)
+            (root / image).write_bytes(base64.b64decode(thumbnail['jpeg']))
+            figures.append(f'<figure><img src="../{image}" width="96" height="112" '
                            f'alt="face {k} at frame {thumbnail["frame"]}"><figcaption>frame {thumbnail["frame"]}'
                            f'</figcaption></figure>')
         if figures:
             body.append('<div class="strip">' + ''.join(figures) + '</div>')
-        plot = f'{number:04d}_face{k}_timeline.png'
-        _timeline(track, record['score'], threshold, root / 'images' / plot)
+        plot = timeline_name(number, k)
+        _timeline(track, record['score'], threshold, root / plot)
         counts = ', '.join(f'{len(track["probabilities"].get(key, []))} from the {label}'
                            for key, (label, _) in MODELS.items())
-        body.append(f'<p><img src="../images/{plot}" alt="probabilities of face {k} over time"></p>'
+        body.append(f'<p><img src="../{plot}" alt="probabilities of face {k} over time"></p>'
                     f'<p>Probabilities: {counts}. Face detected on frames '
                     f'{frame_ranges(track.get("detected_frames", [])) or "-"}.</p>')
     return _page(name, '\n'.join(body))
@@ -208,9 +222,9 @@ def write_report(records: Sequence[Mapping[str, Any]], out: Path, labels: Mappin
         rows = []
         for number, record in enumerate(sorted(records, key=lambda r: Path(r['video']).name), 1):
             name = Path(record['video']).name
-            (temp / 'videos' / f'{number:04d}.html').write_text(_video_page(number, record, threshold, temp))
+            (temp / video_page_name(number)).write_text(_video_page(number, record, threshold, temp))
             css, wording = verdict(record, threshold)
-            cells = [(f'<a href="videos/{number:04d}.html">{html.escape(name)}</a>', name, ''),
+            cells = [(f'<a href="{video_page_name(number)}">{html.escape(name)}</a>', name, ''),
                      (f'{record["score"]:.4f}', f'{record["score"]:.6f}', 'num'),
                      (f'<span class="{css}">{html.escape(wording)}</span>', css, ''),
                      (str(len(record.get('tracks') or [])), str(len(record.get('tracks') or [])), 'num')]

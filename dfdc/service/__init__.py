@@ -1,0 +1,1 @@
+"""serve.py: the deepfake-check web service (jobs, uploads, workers, the web application)."""
