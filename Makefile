@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt 2>&1 | sed "/is ignored: it is neither/d"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | sed "/is ignored: it is neither/d"
-	$(PY) -c "import torch, torchvision, cv2, efficientnet_pytorch, timm, ffmpeg, imageio_ffmpeg, openvino"
+	$(PY) -c "import torch, torchvision, cv2, efficientnet_pytorch, timm, ffmpeg, imageio_ffmpeg, openvino, fastapi, uvicorn, python_multipart"
 	touch $(STAMP)
 
 chromium:

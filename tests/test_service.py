@@ -337,3 +337,44 @@ def test_token_queue_bound_and_kill_during_a_job(reference, tmp_path, videos):
         assert len(list((tmp_path / 'service' / 'jobs').iterdir())) == 3
     finally:
         restarted.stop()
+
+
+@pytest.mark.browser
+def test_page_uploads_and_drops_videos_and_shows_the_verdict(server, reference, videos, tmp_path):
+    """In Chromium: choose a video on the page, drop a second file on it, wait for the verdicts, and see the
+    faces' thumbnails, timelines and the annotated video play."""
+    from dfdc.report import open_browser
+    _, scores, details = reference
+    name = max((n for n in details if n[0] not in 'bl' and details[n]['reason'] is None),
+               key=lambda n: len(details[n]['tracks']))
+    with open_browser() as browser:
+        page = browser.new_page(viewport={'width': 1150, 'height': 900})
+        problems = []
+        page.on('console', lambda message: problems.append(message.text) if message.type == 'error' else None)
+        page.on('pageerror', lambda error: problems.append(str(error)))
+        page.goto(server.url + '/')
+        page.set_input_files('#files', str(videos / name))
+        page.wait_for_selector('#detail .verdict', timeout=SCORE_SECONDS * 1000)
+        assert f'score {float(scores[name]):.4f}' in page.inner_text('#detail .verdict')
+        faces = len(details[name]['tracks'])
+        assert page.locator('#detail .face').count() == faces
+        page.wait_for_function('Array.from(document.querySelectorAll("#detail img"))'
+                               '.every(i => i.complete && i.naturalWidth > 0)')
+        assert page.locator('#detail img.timeline').count() == faces
+        page.wait_for_function('document.getElementById("annotated").readyState >= 1', timeout=30_000)
+        assert page.evaluate('document.getElementById("annotated").duration') > 1
+        # A file dropped onto the page: the row shows its name as text, and its "no verdict" when done.
+        page.evaluate("""() => {
+            const files = new DataTransfer();
+            files.items.add(new File(['not a video'], '<b>dropped</b>.mp4', {type: 'video/mp4'}));
+            document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: files, bubbles: true}));
+        }""")
+        page.wait_for_selector('#jobs td.none', timeout=SCORE_SECONDS * 1000)
+        assert '<b>dropped</b>.mp4' in page.inner_text('#jobs') and page.locator('#jobs b').count() == 0
+        page.locator('#jobs tr', has_text=name).first.click()
+        page.wait_for_function('document.querySelectorAll("#detail img.timeline").length > 0 && Array.from('
+                               'document.querySelectorAll("#detail img")).every(i => i.complete && i.naturalWidth)')
+        page.screenshot(path=str(tmp_path / 'service.png'), full_page=True)
+        if os.environ.get('DFDC_SERVICE_SCREENSHOT'):   # how docs/service.png is made
+            page.screenshot(path=os.environ['DFDC_SERVICE_SCREENSHOT'], full_page=True)
+        assert problems == []
