@@ -228,7 +228,7 @@ class JobStore:
             if row is None:
                 return None
             db.execute("UPDATE jobs SET status = 'running', claim = ?, worker = ?, started = ?, "
-                       "attempts = attempts + 1, stage = 'queued for the models', frames = 0 WHERE id = ?",
+                       "attempts = attempts + 1, stage = 'start', frames = 0 WHERE id = ?",
                        (secrets.token_hex(16), pid, time.time(), row['id']))
             job = db.execute('SELECT * FROM jobs WHERE id = ?', (row['id'],)).fetchone()
         return Job(**job)
