@@ -24,6 +24,15 @@ def synthetic_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope='session')
+def tiny_models_config(tmp_path_factory, synthetic_root) -> Path:
+    """A config over the synthetic data whose MODELS_PATH holds random tiny final weights (and, once a test ran
+    them on the CPU, their OpenVINO cache), shared by the tests that only read the models: none may write into
+    that MODELS_PATH (a calibration.json there would change every other test's scores)."""
+    from tests.test_copy_weights import config_with_tiny_models
+    return config_with_tiny_models(tmp_path_factory.mktemp('tiny_models'), synthetic_root)
+
+
+@pytest.fixture(scope='session')
 def sidecar(synthetic_root) -> dict:
     return json.loads((synthetic_root / 'synthetic_faces.json').read_text())['videos']
 

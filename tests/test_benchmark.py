@@ -11,11 +11,10 @@ import pytest
 
 from tests import dataset_replicas as replicas
 from tests.conftest import REPO
-from tests.test_copy_weights import config_with_tiny_models
 
 
 @pytest.fixture(scope='module')
-def benchmark_setup(tmp_path_factory, synthetic_root):
+def benchmark_setup(tmp_path_factory, synthetic_root, tiny_models_config):
     directory = tmp_path_factory.mktemp('benchmark')
     sources = itertools.cycle(sorted((synthetic_root / 'test_videos').glob('*.mp4')))
 
@@ -24,7 +23,7 @@ def benchmark_setup(tmp_path_factory, synthetic_root):
         shutil.copy(next(sources), path)
     celeb = replicas.celeb_df_v2(directory / 'Celeb-DF-v2', copy_video)
     ff = replicas.faceforensics(directory / 'FaceForensics++', copy_video)
-    return config_with_tiny_models(directory, synthetic_root), celeb, ff, directory
+    return tiny_models_config, celeb, ff, directory
 
 
 def run_benchmark(config, celeb, ff, out, *args):

@@ -57,3 +57,10 @@ def test_required_path_that_does_not_exist(tmp_path):
     path = _write(tmp_path, 'DFDC_DATA_PATH: missing\nARTIFACTS_PATH: a\nMODELS_PATH: m\nSUBMISSION_PATH: s\n')
     with pytest.raises(ConfigError, match=r'DFDC_DATA_PATH in .*config.yaml points to .*missing, which does not exist'):
         load_config(path).require_exists('DFDC_DATA_PATH')
+
+
+def test_service_path_is_optional_and_defaults_inside_the_artifacts(tmp_path):
+    base = 'DFDC_DATA_PATH: d\nARTIFACTS_PATH: art\nMODELS_PATH: m\nSUBMISSION_PATH: s\n'
+    assert load_config(_write(tmp_path, base)).service_root == tmp_path / 'art' / 'service'
+    config = load_config(_write(tmp_path, base + 'SERVICE_PATH: jobs\n'))
+    assert config.SERVICE_PATH == config.service_root == tmp_path / 'jobs'

@@ -241,14 +241,21 @@ def test_streaming_predictor_computes_what_the_published_predictor_computed(synt
                                                     width_coefficient=0.25, depth_coefficient=0.2))
               for _, preset, sequence in ENSEMBLE}
     ensemble = Ensemble(models, torch.device('cpu'), batch_size=8)
-    predictor = Predictor(OpenCVDetector(), ensemble)
+    calls = []
+    predictor = Predictor(OpenCVDetector(), ensemble, progress=lambda *call: calls.append(call))
     checked = 0
     for path in sorted((synthetic_root / 'test_videos').glob('*.mp4')):
+        calls.clear()
         result = predictor.predict_video(path)
         expected, tracks = published_predict(path, OpenCVDetector(), models)
+        # Progress (serve.py's): from frame 0, once per kept frame, up to the frames read, then 'classify'.
+        frames = [frames for stage, frames, _ in calls if stage == 'detect']
+        assert calls[0] == ('detect', 0, result.frames_read) and frames == sorted(frames)
+        assert len(frames) == 1 + -(-result.frames_read // result.info['step']) and frames[-1] <= result.frames_read
         if not tracks:
-            assert result.reason is not None
+            assert result.reason is not None and calls[-1][0] == 'detect'
             continue
+        assert calls[-1] == ('classify', result.frames_read, result.frames_read)
         ours = [p for t in result.tracks for p in t.probabilities['sequence']]
         ours = [p for _, p in ours]
         ours += [p for t in result.tracks for k in ('large_crop', 'random_erasing') for _, p in t.probabilities[k]]

@@ -10,15 +10,14 @@ import pytest
 
 from dfdc.report import open_browser
 from tests.conftest import REPO
-from tests.test_copy_weights import config_with_tiny_models
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope='module')
-def report(tmp_path_factory, synthetic_root):
+def report(tmp_path_factory, synthetic_root, tiny_models_config):
     directory = tmp_path_factory.mktemp('browser')
-    config_path = config_with_tiny_models(directory, synthetic_root)
+    config_path = tiny_models_config
     result = subprocess.run([sys.executable, str(REPO / 'predict.py'), '--config', str(config_path), '--detector',
                              'opencv', '--details', str(directory / 'details.jsonl'), '--report',
                              str(directory / 'report'), '--annotate', str(directory / 'annotated')],

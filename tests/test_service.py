@@ -18,7 +18,6 @@ import pytest
 from dfdc.ffmpeg import find_ffmpeg
 from tests import bad_inputs
 from tests.conftest import REPO
-from tests.test_copy_weights import config_with_tiny_models
 
 TOKEN = 'test-token-0123456789abcdef'
 START_SECONDS = 240
@@ -104,10 +103,10 @@ def videos(tmp_path_factory, synthetic_root) -> Path:
 
 
 @pytest.fixture(scope='module')
-def reference(tmp_path_factory, synthetic_root, videos):
+def reference(tmp_path_factory, tiny_models_config, videos):
     """The tiny models' config, and predict.py's scores (as the CSV writes them) and details for every video."""
     directory = tmp_path_factory.mktemp('service')
-    config = config_with_tiny_models(directory / 'base', synthetic_root)
+    config = tiny_models_config
     result = subprocess.run([sys.executable, str(REPO / 'predict.py'), '--config', str(config), '--detector',
                              'opencv', '--input', str(videos), '--output', str(directory / 'scores.csv'),
                              '--details', str(directory / 'details.jsonl')], capture_output=True, text=True)
@@ -266,14 +265,19 @@ def test_uploads_over_the_limit_or_malformed_leave_nothing_behind(server):
     assert files_under(server.service) == before
 
 
-def test_refuses_to_listen_beyond_loopback_without_a_good_token(tmp_path, reference):
-    for args, message in ((['--host', '0.0.0.0'], 'needs'), (['--token-file', str(tmp_path / 'missing')], 'cannot'),
-                          (['--token-file', str(tmp_path / 'short')], 'at least 16')):
-        (tmp_path / 'short').write_text('short\n')
-        result = subprocess.run([sys.executable, str(REPO / 'serve.py'), '--config', str(reference[0]), *args],
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 2 and result.stderr.startswith('error: ')
-        assert ('token' in result.stderr) and (message in result.stderr or message == 'needs'), result.stderr
+def test_refuses_to_listen_beyond_loopback_without_a_good_token(tmp_path, reference, capsys):
+    import serve
+    from dfdc.cli import run_main
+    (tmp_path / 'short').write_text('short\n')
+    for args, message in ((['--host', '0.0.0.0'], '--host 0.0.0.0 makes the service reachable'),
+                          (['--host', '192.168.1.10'], 'give it a token with --token-file'),
+                          (['--token-file', str(tmp_path / 'missing')], 'cannot read --token-file'),
+                          (['--token-file', str(tmp_path / 'short')], 'at least 16 characters')):
+        assert run_main(serve.main, ['--config', str(reference[0]), *args]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith('error: ') and message in error and error.count('\n') == 1, error
+    assert [serve.is_loopback(host) for host in ('127.0.0.1', '::1', 'localhost', '127.0.0.2', '0.0.0.0', '::')] == \
+        [True, True, True, True, False, False]
 
 
 def test_token_queue_bound_and_kill_during_a_job(reference, tmp_path, videos):
@@ -309,6 +313,7 @@ def test_token_queue_bound_and_kill_during_a_job(reference, tmp_path, videos):
         answer = server.upload(long_video, *tests)
         assert answer.status_code == 202
         ids = [job['id'] for job in answer.json()['jobs']]
+        assert server.client.get(f'/api/videos/{ids[2]}/details').status_code == 409   # queued: nothing yet
         workers = [w['pid'] for w in server.client.get('/api/health').json()['workers']]
         deadline = time.monotonic() + 60
         while True:
@@ -369,7 +374,7 @@ def test_page_uploads_and_drops_videos_and_shows_the_verdict(server, reference, 
             files.items.add(new File(['not a video'], '<b>dropped</b>.mp4', {type: 'video/mp4'}));
             document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: files, bubbles: true}));
         }""")
-        page.wait_for_selector('#jobs td.none', timeout=SCORE_SECONDS * 1000)
+        page.wait_for_selector('#jobs tr:has-text("dropped") td.none', timeout=SCORE_SECONDS * 1000)
         assert '<b>dropped</b>.mp4' in page.inner_text('#jobs') and page.locator('#jobs b').count() == 0
         page.locator('#jobs tr', has_text=name).first.click()
         page.wait_for_function('document.querySelectorAll("#detail img.timeline").length > 0 && Array.from('

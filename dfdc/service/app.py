@@ -167,43 +167,42 @@ def create_app(settings: Settings) -> FastAPI:
     def find(job_id: str) -> Job | None:
         return store.get(job_id) if JOB_ID.match(job_id) else None
 
-    def not_found() -> JSONResponse:
-        return _error(404, 'no such job')
-
-    def not_done(job: Job) -> JSONResponse:
-        return _error(409, f'the job is {job.status}' + (f': {job.error}' if job.error else ''))
+    def finished(job_id: str) -> Job | JSONResponse:
+        """The job if it is done; else the answer: 404 for no such job, 409 while it is not done."""
+        job = find(job_id)
+        if job is None:
+            return _error(404, 'no such job')
+        if job.status != 'done':
+            return _error(409, f'the job is {job.status}' + (f': {job.error}' if job.error else ''))
+        return job
 
     @app.get('/api/videos/{job_id}')
     def get_job(job_id: str) -> Response:
         """Status; progress while running; score, verdict, reason and faces once done."""
         job = find(job_id)
-        return JSONResponse(job_json(job)) if job else not_found()
+        return JSONResponse(job_json(job)) if job else _error(404, 'no such job')
 
     @app.get('/api/videos/{job_id}/details')
     def details(job_id: str) -> Response:
         """The full record predict.py --details writes for the video."""
-        job = find(job_id)
-        if job is None:
-            return not_found()
-        if job.status != 'done':
-            return not_done(job)
+        job = finished(job_id)
+        if not isinstance(job, Job):
+            return job
         return FileResponse(store.job_dir(job_id) / DETAILS_NAME, media_type='application/json')
 
     @app.get('/api/videos/{job_id}/report')
     def report(job_id: str) -> Response:
         """The video's page of the HTML report, as report.py draws it."""
-        job = find(job_id)
-        if job is None:
-            return not_found()
-        if job.status != 'done':
-            return not_done(job)
+        job = finished(job_id)
+        if not isinstance(job, Job):
+            return job
         return RedirectResponse(f'/api/videos/{job_id}/{job.summary_json()["report"]}', status_code=307)
 
     @app.get('/api/videos/{job_id}/report/{path:path}', include_in_schema=False)
     def report_file(job_id: str, path: str) -> Response:
-        job = find(job_id)
-        if job is None or job.status != 'done':
-            return not_found() if job is None else not_done(job)
+        job = finished(job_id)
+        if not isinstance(job, Job):
+            return job
         root = (store.job_dir(job_id) / REPORT_DIR).resolve()
         target = (root / path).resolve()
         if not target.is_relative_to(root) or not target.is_file():
@@ -213,11 +212,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get('/api/videos/{job_id}/annotated.mp4')
     def annotated(job_id: str) -> Response:
         """The video with each face's box coloured by its probability (H.264, +faststart)."""
-        job = find(job_id)
-        if job is None:
-            return not_found()
-        if job.status != 'done':
-            return not_done(job)
+        job = finished(job_id)
+        if not isinstance(job, Job):
+            return job
         path = store.job_dir(job_id) / ANNOTATED_NAME
         if not path.is_file():
             return _error(404, f'no annotated video: {job.reason or "nothing was scored"}')
@@ -227,7 +224,7 @@ def create_app(settings: Settings) -> FastAPI:
     def delete(job_id: str) -> Response:
         """Remove the job, its upload and everything made from it (a running job is abandoned)."""
         if find(job_id) is None or not store.delete(job_id):
-            return not_found()
+            return _error(404, 'no such job')
         return Response(status_code=204)
 
     return app

@@ -80,12 +80,13 @@ class _Receiver:
         self.files: list[ReceivedFile] = []
         self.current: ReceivedFile | None = None
         self.header_field, self.header_value, self.headers = b'', b'', {}
+        self.ended = False
 
     def callbacks(self) -> dict:
         return {'on_part_begin': self.part_begin, 'on_header_field': self.header_field_data,
                 'on_header_value': self.header_value_data, 'on_header_end': self.header_end,
                 'on_headers_finished': self.headers_finished, 'on_part_data': self.part_data,
-                'on_part_end': self.part_end}
+                'on_part_end': self.part_end, 'on_end': self.end}
 
     def part_begin(self) -> None:
         self.headers, self.current = {}, None
@@ -121,6 +122,9 @@ class _Receiver:
         if self.current is not None:
             self.close(self.current, sync=True)
         self.current = None
+
+    def end(self) -> None:
+        self.ended = True
 
     @staticmethod
     def close(received: ReceivedFile, sync: bool = False) -> None:
@@ -171,8 +175,8 @@ async def receive_files(content_type: str, content_length: str | None, body: Asy
         if over:
             raise too_large
         parser.finalize()
-        if receiver.current is not None:
-            raise UploadError(400, 'the multipart body ended in the middle of a file')
+        if not receiver.ended:
+            raise UploadError(400, 'the multipart body ended before its closing boundary (cut short?)')
         if not receiver.files:
             raise UploadError(400, 'no file in the upload: send each video as a file field, e.g. -F file=@video.mp4')
         for item in receiver.files:
