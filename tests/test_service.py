@@ -166,6 +166,7 @@ def test_scores_details_report_and_annotated_video_match_predict(server, referen
             assert video[4:8] == b'ftyp' and b'avc1' in video[:video.index(b'mdat')]
             assert video.index(b'moov') < video.index(b'mdat'), '+faststart: the index comes first'
     assert faces > 0
+    assert answer.headers['x-frame-options'] == 'DENY' and answer.headers['x-content-type-options'] == 'nosniff'
     listed = server.client.get('/api/videos').json()['jobs']
     assert {job['id'] for job in queued} <= {job['id'] for job in listed}
     # DELETE removes the job and everything made from it.

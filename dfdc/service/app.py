@@ -24,6 +24,8 @@ from .worker import ANNOTATED_NAME, DETAILS_NAME, REPORT_DIR
 COOKIE = 'dfdc_session'
 RETRY_AFTER_SECONDS = 30
 PUBLIC_PATHS = ('/login',)
+# No framing by other sites (clickjacking), no content-type guessing, no Referer with job ids in it.
+SECURITY_HEADERS = {'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer'}
 
 
 @dataclasses.dataclass
@@ -97,10 +99,14 @@ def create_app(settings: Settings) -> FastAPI:
     @app.middleware('http')
     async def require_token(request: Request, call_next):
         if token is None or request.url.path in PUBLIC_PATHS or authorised(request):
-            return await call_next(request)
-        if request.url.path == '/' and request.method == 'GET':
-            return login_form(status=401)
-        return JSONResponse({'detail': 'unauthorized'}, status_code=401, headers={'WWW-Authenticate': 'Bearer'})
+            response = await call_next(request)
+        elif request.url.path == '/' and request.method == 'GET':
+            response = login_form(status=401)
+        else:
+            response = JSONResponse({'detail': 'unauthorized'}, status_code=401,
+                                    headers={'WWW-Authenticate': 'Bearer'})
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.get('/login', include_in_schema=False)
     def login_page_get() -> Response:

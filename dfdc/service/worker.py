@@ -128,6 +128,9 @@ class Worker:
             write_report([record], folder / REPORT_DIR)
             atomic_write_bytes(folder / DETAILS_NAME, (json.dumps(record) + '\n').encode())
             committed = self.store.finish(job, result.score, result.reason, summarise(record, annotated))
+            if committed:
+                log.info('serve: job %s done: score %.4f%s, %.1f s', job.id, result.score,
+                         f' ({result.reason})' if result.reason else '', sum(result.timings.values()))
         except _Orphaned:
             raise
         except Exception as error:
