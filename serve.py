@@ -3,10 +3,11 @@
     python serve.py --config config.yaml [--host 127.0.0.1] [--port 8000] [--workers 1] [--token-file FILE]
 
 Takes predict.py's model options (--detector, --device, --precision, --backend, ...); --detector auto (the default
-here) is DSFD when MODELS_PATH holds its weights and the Haar cascade otherwise, as after `make demo`. The page is at /, the API
-under /api (OpenAPI docs at /docs). Worker processes load the detector, the ensemble and MODELS_PATH/calibration.json
-once and score each upload with predict.py's predictor: the same scores, byte for byte. Uploads and jobs live under
-SERVICE_PATH (default ARTIFACTS_PATH/service) in SQLite; a restarted server finishes every job it had accepted.
+here) is DSFD when MODELS_PATH holds its weights and the Haar cascade otherwise, as after `make demo`. The page is
+at /, the API under /api (OpenAPI docs at /docs). Worker processes load the detector, the ensemble and
+MODELS_PATH/calibration.json once and score each upload with predict.py's predictor: the same scores, byte for
+byte. Uploads and jobs live under SERVICE_PATH (default ARTIFACTS_PATH/service) in SQLite; a restarted server
+finishes every job it had accepted.
 Binding anything but a loopback address needs --token-file (every request then needs the token).
 """
 from __future__ import annotations
@@ -62,7 +63,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         raise UserError(f'cannot listen on {host}:{port}: {error.strerror}; choose another --port') from None
-    sock.set_inheritable(True)
     return sock
 
 
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
         version = ''
     try:
         pool.start()
-        app = create_app(Settings(store, args.max_queue, int(args.max_upload_mb * 2 ** 20), token, pool, version))
+        app = create_app(Settings(store, args.max_queue, int(args.max_upload_mb * 2 ** 20), token, version))
         host, port = sock.getsockname()[:2]
         shown = f'[{host}]' if ':' in host else host
         print(f'serve: http://{shown}:{port}/ (API docs at /docs){"; token required" if token else ""}', flush=True)

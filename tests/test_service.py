@@ -323,7 +323,8 @@ def test_token_queue_bound_and_kill_during_a_job(reference, tmp_path, videos):
                 break
             assert job['status'] in ('queued', 'running') and time.monotonic() < deadline, job
             time.sleep(0.02)
-        assert job['progress']['stage'] == 'detect' and job['progress']['frame_total'] == details['long.mp4']['frames_read']
+        assert job['progress']['stage'] == 'detect'
+        assert job['progress']['frame_total'] == details['long.mp4']['frames_read']
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
         deadline = time.monotonic() + 10

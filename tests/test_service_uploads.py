@@ -58,7 +58,8 @@ def test_over_the_limit_is_413_and_leaves_nothing(tmp_path, declared):
 
 @pytest.mark.parametrize('body, content_type, message', [
     (multipart((b'form-data; name="note"', b'only a field')), None, 'no file'),
-    (multipart((b'form-data; name="file"; filename="a.mp4"', b'data'))[:-30], None, 'ended before its closing boundary'),
+    (multipart((b'form-data; name="file"; filename="a.mp4"', b'data'))[:-30], None,
+     'ended before its closing boundary'),
     (multipart((b'form-data; name="file"; filename="a.mp4"', b'data'))[:60], None, 'ended before its closing'),
     (b'just bytes', 'video/mp4', 'multipart/form-data'),
     (b'--other\r\n\r\n', None, 'malformed'),

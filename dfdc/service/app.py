@@ -34,7 +34,6 @@ class Settings:
     max_queue: int = 100
     max_upload_bytes: int = 2048 * 2 ** 20
     token: str | None = None
-    workers: Any = None          # the WorkerPool, for /api/health
     version: str = ''
 
 
@@ -98,7 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.middleware('http')
     async def require_token(request: Request, call_next):
-        if token is None or request.url.path in PUBLIC_PATHS or authorised(request):
+        if request.url.path in PUBLIC_PATHS or authorised(request):
             response = await call_next(request)
         elif request.url.path == '/' and request.method == 'GET':
             response = login_form(status=401)
@@ -144,10 +143,13 @@ def create_app(settings: Settings) -> FastAPI:
                                                           503: {'description': 'the queue is full'}})
     async def upload(request: Request) -> Response:
         """Upload one or more videos as multipart/form-data file fields (any field name); each becomes a job."""
+        def queue_full(why: str) -> JSONResponse:
+            return _error(503, f'the queue is full: {why}; try again later',
+                          **{'Retry-After': str(RETRY_AFTER_SECONDS)})
+
         if store.active() >= settings.max_queue:
             await drain(request.stream())
-            return _error(503, f'the queue is full ({settings.max_queue} jobs); try again later',
-                          **{'Retry-After': str(RETRY_AFTER_SECONDS)})
+            return queue_full(f'{settings.max_queue} jobs are queued or running')
         try:
             files = await receive_files(request.headers.get('content-type', ''),
                                         request.headers.get('content-length'), request.stream(), store.jobs_dir,
@@ -161,8 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
         except QueueFull as error:
             for received in files:
                 shutil.rmtree(received.folder, ignore_errors=True)
-            return _error(503, f'the queue is full: {error}; try again later',
-                          **{'Retry-After': str(RETRY_AFTER_SECONDS)})
+            return queue_full(str(error))
         return JSONResponse({'jobs': [job_json(store.get(f.job_id)) for f in files]}, status_code=202)
 
     @app.get('/api/videos')

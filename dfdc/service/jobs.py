@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS workers (
 """
 
 
+# Back in the queue, as if never started (what a job that was running keeps is its attempts).
+_REQUEUE = ("status = 'queued', claim = NULL, worker = NULL, stage = NULL, frames = NULL, frame_total = NULL")
+
+
 class QueueFull(Exception):
     """More jobs than `--max-queue` would be waiting or running."""
 
@@ -138,8 +142,7 @@ class JobStore:
         remove folders no job owns (an upload the last server was writing, never answered with 202). Returns
         (jobs requeued, folders removed)."""
         with self._connect(write=True) as db:
-            requeued = db.execute("UPDATE jobs SET status = 'queued', claim = NULL, worker = NULL, stage = NULL, "
-                                  "frames = NULL, frame_total = NULL WHERE status = 'running'").rowcount
+            requeued = db.execute(f"UPDATE jobs SET {_REQUEUE} WHERE status = 'running'").rowcount
             db.execute('DELETE FROM workers')
             known = {row['id'] for row in db.execute('SELECT id FROM jobs')}
         removed = remove_stale_temporaries(self.jobs_dir, recursive=False)
@@ -206,8 +209,7 @@ class JobStore:
                                (time.time(), f'the scoring process died {row["attempts"]} times on this video',
                                 row['id']))
                 else:
-                    db.execute("UPDATE jobs SET status = 'queued', claim = NULL, worker = NULL, stage = NULL "
-                               "WHERE id = ?", (row['id'],))
+                    db.execute(f'UPDATE jobs SET {_REQUEUE} WHERE id = ?', (row['id'],))
             db.execute('DELETE FROM workers WHERE pid = ?', (pid,))
         return [row['id'] for row in rows]
 

@@ -73,9 +73,6 @@ class WorkerPool:
                             f'job {", ".join(released)} goes back to the queue' if released else 'it held no job')
                 self._spawn(slot)
 
-    def pids(self) -> list[int]:
-        return [process.pid for process in self.processes.values()]
-
     def stop(self) -> None:
         """Stop the workers (a job they were scoring stays `running` and is queued again at the next start)."""
         self.stopping.set()

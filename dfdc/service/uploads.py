@@ -156,24 +156,20 @@ async def receive_files(content_type: str, content_length: str | None, body: Asy
     declared = int(content_length) if content_length is not None and content_length.isdigit() else None
     if declared is not None and declared > max_bytes + DRAIN_BYTES:
         raise too_large   # not worth reading: the connection is closed under the client
+    if declared is not None and declared > max_bytes:
+        await drain(body)   # so that the client gets to read the 413
+        raise too_large
     receiver = _Receiver(jobs_dir)
     parser = MultipartParser(options[b'boundary'], receiver.callbacks())
-    over = declared is not None and declared > max_bytes
     received = 0
     try:
         async for chunk in body:
             received += len(chunk)
-            if received > max_bytes and not over:
+            if received > max_bytes:
                 receiver.discard()
-                over = True
-            if over:
-                # Read the rest and drop it (up to DRAIN_BYTES), so that the client gets to read the 413.
-                if received > max_bytes + DRAIN_BYTES:
-                    break
-                continue
+                await drain(body)
+                raise too_large
             parser.write(chunk)
-        if over:
-            raise too_large
         parser.finalize()
         if not receiver.ended:
             raise UploadError(400, 'the multipart body ended before its closing boundary (cut short?)')
