@@ -240,7 +240,12 @@ class OpenCVDetector:
         boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
         scores = 1.0 / (1.0 + np.exp(-(np.asarray(weights, np.float32).reshape(-1) - 2.0)))
         keep = scores > self.keep_threshold
-        return boxes[keep].astype(np.float32), scores[keep].astype(np.float32)
+        boxes, scores = boxes[keep].astype(np.float32), scores[keep].astype(np.float32)
+        # OpenCV gathers the cascade's candidates from several threads, so its output order varies from run to run;
+        # the tracker starts tracks in detection order, so an unordered list would swap two faces' tracks. Strongest
+        # first (as DSFD's), ties by position.
+        order = np.lexsort((boxes[:, 0], boxes[:, 1], -scores))
+        return boxes[order], scores[order]
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         return [self.detect_one(f) for f in frames]

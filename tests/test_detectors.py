@@ -27,6 +27,28 @@ def test_haar_detector_finds_the_synthetic_faces(synthetic_root, sidecar):
     assert hits / total >= 0.8
 
 
+def test_haar_detections_come_in_one_order_whatever_the_thread_count(synthetic_root, sidecar):
+    """OpenCV's cascade collects candidates from its threads in the order they finish; two faces' tracks must not
+    swap with the machine's load (a CI run saw that), so detections are sorted: strongest first, ties by position."""
+    import cv2
+    detector = OpenCVDetector()
+    frames = [frame for relpath, entry in sorted(sidecar.items()) if max(map(len, entry['boxes'])) > 1
+              for _, frame in iter_frames(synthetic_root / relpath, step=5)]
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        serial = [detector.detect_one(frame) for frame in frames]
+        cv2.setNumThreads(16)
+        for _ in range(3):
+            for (boxes, scores), (serial_boxes, serial_scores) in zip(map(detector.detect_one, frames), serial):
+                assert np.array_equal(boxes, serial_boxes) and np.array_equal(scores, serial_scores)
+    finally:
+        cv2.setNumThreads(threads)
+    assert sum(len(scores) > 1 for _, scores in serial) >= 5
+    for _, scores in serial:
+        assert np.all(np.diff(scores) <= 0)
+
+
 class _FixedSSD(torch.nn.Module):
     """Stands in for DSFD: one face at fixed relative coordinates, and records the input it saw."""
 
