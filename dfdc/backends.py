@@ -55,6 +55,18 @@ def openvino_available() -> bool:
     return True
 
 
+def set_cpu_threads(threads: int) -> None:
+    """Run this process's CPU work on at most `threads` threads: PyTorch, OpenVINO (models compiled afterwards)
+    and OpenCV (the Haar detector). Each uses every core by default, so processes sharing a CPU (serve.py's
+    workers) would otherwise oversubscribe it."""
+    import cv2
+    threads = max(1, threads)
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    if openvino_available():
+        _core().set_property('CPU', {'INFERENCE_NUM_THREADS': threads})
+
+
 def resolve_backend(name: str, device: torch.device, precision: str = 'fp32') -> str:
     """'torch' or 'openvino' for `--backend` `name` on `device`: auto = OpenVINO on the CPU (FP32 or bf16; fp16
     autocast stays on PyTorch), PyTorch on CUDA."""

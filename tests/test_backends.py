@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -214,3 +215,20 @@ def test_predict_uses_openvino_by_default_with_torch_s_scores(tmp_path, syntheti
     reference, _ = predict('torch.csv', '--backend', 'torch')
     assert set(default) == set(reference) and any(0.5 != s for s in reference.values())
     assert max(abs(default[name] - reference[name]) for name in reference) < 1e-5
+
+
+def test_cpu_threads_cap_pytorch_openvino_and_opencv():
+    """serve.py's workers share the CPU: each caps all three libraries, not only PyTorch."""
+    import openvino as ov
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    model = ov.convert_model(torch.nn.Conv2d(3, 4, 3).eval(), example_input=torch.zeros(1, 3, 8, 8))
+    try:
+        backends.set_cpu_threads(1)
+        assert torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+        assert backends.OpenVINORunner(model).compiled.get_property('INFERENCE_NUM_THREADS') == 1
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+        backends._core().set_property('CPU', {'INFERENCE_NUM_THREADS': 0})   # 0: OpenVINO's own choice
+    if (os.cpu_count() or 1) > 1:
+        assert backends.OpenVINORunner(model).compiled.get_property('INFERENCE_NUM_THREADS') > 1

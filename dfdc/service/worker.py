@@ -151,7 +151,9 @@ def run_worker(slot: int, config_path: str, args: argparse.Namespace, service_ro
     from ..cli import setup_logging
     setup_logging()
     import torch
-    torch.set_num_threads(max(1, threads))
+    if threads < (os.cpu_count() or 1):   # workers share the CPU
+        from ..backends import set_cpu_threads
+        set_cpu_threads(threads)
     from ..config import load_config
     from ..devices import resolve_device
     from ..prediction import predictor_from_args
