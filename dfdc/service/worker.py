@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from ..annotate import annotate_video
 from ..fileio import atomic_write_bytes
-from ..report import thumbnail_name, timeline_name, verdict, video_page_name, write_report
+from ..report import MODELS, thumbnail_name, timeline_name, verdict, video_page_name, write_report
 from .jobs import Job, JobStore
 
 log = logging.getLogger('dfdc')
@@ -32,8 +32,6 @@ PROGRESS_SECONDS = 0.5     # at most two progress writes a second
 ANNOTATED_NAME = 'annotated.mp4'
 DETAILS_NAME = 'details.json'
 REPORT_DIR = 'report'
-MODEL_NAMES = {'sequence': 'sequence model', 'large_crop': 'frame model, large crop',
-               'random_erasing': 'frame model, random erasing'}
 
 
 class _Orphaned(Exception):
@@ -52,6 +50,9 @@ def _die_with_parent() -> None:
 def face_summary(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per face track: its frames, detections, mean and peak probability overall and per model, and the report's
     thumbnail and timeline files (relative to the job folder)."""
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 6) if values else None
+
     faces = []
     for k, track in enumerate(record.get('tracks') or [], 1):
         per_model = {kind: [p for _, p in values] for kind, values in (track.get('probabilities') or {}).items()}
@@ -60,10 +61,9 @@ def face_summary(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         faces.append({
             'face': k, 'first_frame': frames[0], 'last_frame': frames[-1],
             'detections': len(track.get('detected_frames') or []),
-            'probability': round(sum(every) / len(every), 6) if every else None,
-            'max_probability': round(max(every), 6) if every else None,
-            'models': {kind: {'name': MODEL_NAMES.get(kind, kind), 'predictions': len(values),
-                              'probability': round(sum(values) / len(values), 6) if values else None}
+            'probability': mean(every), 'max_probability': round(max(every), 6) if every else None,
+            'models': {kind: {'name': MODELS[kind][0] if kind in MODELS else kind, 'predictions': len(values),
+                              'probability': mean(values)}
                        for kind, values in per_model.items()},
             'thumbnails': [{'frame': thumbnail['frame'], 'file': f'{REPORT_DIR}/{thumbnail_name(1, k, m)}'}
                            for m, thumbnail in enumerate(track.get('thumbnails') or [])],
