@@ -9,7 +9,8 @@ tree), celeb-df-v2, deeperforensics (`--ff-root` for its real class), labels (a 
 CSV). `labels` writes `filename,label,split,method` (1 = fake). `run` scores each data set's split with the
 predictor (resumable: run the same command again to continue), evaluates it at video and frame level (overall and
 per method) and writes RESULTS_DIR/results.json, results.md, roc.png and a report per data set. With
-`--num_parts K`, each `--part` only scores; `--merge` then evaluates the union. See docs/benchmarks.md.
+`--num_parts K`, each `--part` only scores (`--part auto` inside an array task); `--merge` then evaluates the union.
+See docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 from dfdc.benchmark import check_names, finish_dataset, labels_csv, merge, score_listing, write_results
-from dfdc.cli import UserError, get_args_parser, run_main
+from dfdc.cli import UserError, get_args_parser, resolve_shard, run_main
 from dfdc.config import load_config
 from dfdc.datasets import READERS, SPLITS, read_dataset
 from dfdc.fileio import atomic_write_bytes, ensure_dir
@@ -113,6 +114,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == 'labels':
         return labels_command(args)
+    resolve_shard(args)
     if args.merge and args.num_parts < 2:
         raise UserError('--merge needs --num_parts K, the number of shards that were run')
     return run_command(args)

@@ -3,7 +3,9 @@
     python detect_faces_on_videos.py --config config.yaml [--part I --num_parts K] [--detector dsfd|opencv]
         [--backend auto|torch|openvino] [--precision fp32|bf16]
 
-Writes `ARTIFACTS_PATH/detections/<relpath>/detections.pkl` per video; existing outputs are skipped.
+Writes `ARTIFACTS_PATH/detections/<relpath>/detections.pkl` per video; existing outputs are skipped. Inside a SLURM
+array task (or a Kubernetes Indexed Job) `--part auto --num_parts auto` takes the task's shard; `slurm/submit.sh`
+runs the whole pipeline that way.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import argparse
 import sys
 
 from dfdc.backends import BACKENDS, resolve_backend
-from dfdc.cli import get_args_parser, run_main
+from dfdc.cli import get_args_parser, resolve_shard, run_main
 from dfdc.config import load_config
 from dfdc.detection import run_detection_stage
 from dfdc.detectors import build_detector
@@ -33,7 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument('--backend', choices=BACKENDS, default='auto',
                         help='auto: OpenVINO on the CPU (DSFD converted on the first run and cached in '
                              'openvino_cache beside the weights), PyTorch on CUDA')
-    args = parser.parse_args(argv)
+    args = resolve_shard(parser.parse_args(argv))
     config = load_config(args.config)
     config.require_exists('DFDC_DATA_PATH')
     detector = build_detector(args.detector, weights=args.weights, device=args.device, resize='area',

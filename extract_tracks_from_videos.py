@@ -3,20 +3,21 @@
     python extract_tracks_from_videos.py --config config.yaml [--part I --num_parts K]
 
 Reads `ARTIFACTS_PATH/aligned_tracks.pkl` (and `single_tracks.pkl`), writes
-`ARTIFACTS_PATH/tracks/<relpath>_<start>_<xmin>_<ymin>/`.
+`ARTIFACTS_PATH/tracks/<relpath>_<start>_<xmin>_<ymin>/`. `--part auto --num_parts auto` inside an array task, as
+stage 1.
 """
 from __future__ import annotations
 
 import sys
 
-from dfdc.cli import UserError, get_args_parser, run_main
+from dfdc.cli import UserError, get_args_parser, resolve_shard, run_main
 from dfdc.clips import run_extraction_stage
 from dfdc.config import load_config
 from dfdc.fileio import load_pickle
 
 
 def main(argv=None) -> int:
-    args = get_args_parser(__doc__.splitlines()[0], sharded=True).parse_args(argv)
+    args = resolve_shard(get_args_parser(__doc__.splitlines()[0], sharded=True).parse_args(argv))
     config = load_config(args.config)
     config.require_exists('DFDC_DATA_PATH')
     if not config.aligned_tracks_path.is_file():

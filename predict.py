@@ -5,8 +5,9 @@
 By default scores DFDC_DATA_PATH/test_videos/**/*.mp4 and writes SUBMISSION_PATH (`filename,label`, sorted).
 A video that cannot be read, has no frames or no face tracks scores 0.5, and the reason goes to --details.
 `--part I --num_parts K` scores the I-th of K shards into `<output stem>.partI-of-K.csv`; `--merge --num_parts K`
-then writes the output from the K shard files. `--report DIR` ends with an HTML report of the run (see report.py);
-`--annotate DIR` writes an MP4 per scored video with the face boxes coloured by their probability. When
+then writes the output from the K shard files (`--part auto --num_parts auto` inside a SLURM array task).
+`--report DIR` ends with an HTML report of the run (see report.py); `--annotate DIR` writes an MP4 per scored
+video with the face boxes coloured by their probability. When
 MODELS_PATH/calibration.json exists (calibrate.py), its fitted score transform is applied, and said so.
 On the CPU the networks run on OpenVINO (`--backend auto`): converted on the first run, which says so on stderr,
 and kept in MODELS_PATH/openvino_cache; `--backend torch` runs PyTorch.
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from dfdc.cli import get_args_parser, run_main, shard
+from dfdc.cli import get_args_parser, resolve_shard, run_main, shard
 from dfdc.config import load_config
 from dfdc.evaluation import read_submission
 from dfdc.fileio import ensure_dir
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
                         help='write an HTML report of this run into DIR (from --details, by default DIR.jsonl)')
     parser.add_argument('--annotate', default=None, metavar='DIR',
                         help='write <video>.mp4 into DIR for each scored video: boxes coloured by probability')
-    args = parser.parse_args(argv)
+    args = resolve_shard(parser.parse_args(argv))
     config = load_config(args.config)
     if args.input is None:
         config.require_exists('DFDC_DATA_PATH')
