@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_CONFIG := config.yaml
 
-.PHONY: demo adapt-demo test venv chromium clean-demo
+.PHONY: demo adapt-demo test venv chromium slurm clean-demo
 # Debian's Chromium for the report's browser test and the demo's screenshot (Playwright drives it; no download of
 # a browser of its own). Root installs directly, others through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -26,9 +26,15 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
+# Debian's SLURM and MUNGE for the scheduler tests, which start a one-node cluster of their own (nothing is
+# enabled or started here; the packages' services stay off where there is no init system).
+slurm:
+	@[ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ] || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }
+
 # Two pytest workers, each taking whole test files (module fixtures are built once): 13 minutes instead of 17 on
 # 2 cores. `.venv/bin/python -m pytest tests/test_x.py` runs one file in one process.
-test: $(STAMP) chromium
+test: $(STAMP) chromium slurm
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: $(STAMP)

@@ -22,19 +22,9 @@ sys.path.insert(0, str(REPO))
 
 from dfdc.cli import run_main  # noqa: E402
 from dfdc.config import load_config  # noqa: E402
+from dfdc.demo import DETECTOR, TINY_DATA, TRAIN_SCRIPTS, copy_weights_arguments, train_arguments  # noqa: E402
 from dfdc.report import screenshot  # noqa: E402
 from dfdc.synthetic import SIDECAR_NAME, TEST_LABELS_NAME  # noqa: E402
-
-TRAIN_SCRIPTS = ('train_b7_ns_aa_original_large_crop_100k.py', 'train_b7_ns_aa_original_re_100k.py',
-                 'train_b7_ns_seq_aa_original_100k.py')
-# Tiny models trained from scratch: the higher learning rate and BatchNorm momentum (0.1 instead of 0.01) let
-# them learn, and their running statistics settle, in a hundred iterations instead of 100,000.
-TINY_MODEL = ['--arch', 'efficientnet-b0', '--override', 'width_coefficient=0.25', '--override',
-              'depth_coefficient=0.2', '--override', 'batch_norm_momentum=0.9', '--pretrained', 'none', '--lr', '0.05']
-DEMO_ITERS, TINY_ITERS = 100, 2
-TINY_DATA = ['--parts', '2', '--reals-per-part', '2', '--fakes-per-real', '1', '--test-videos', '4',
-             '--size', '320x180', '--seconds', '3', '--seed', '7']
-
 
 def stage(title: str, *command: str) -> None:
     print(f'\n== {title}: {" ".join(command)}', flush=True)
@@ -58,20 +48,17 @@ def main(argv=None) -> int:
               *(TINY_DATA if args.tiny else []))
     else:
         print(f'synthetic data already in {config.DFDC_DATA_PATH}')
-    stage('stage 1, detect faces', 'detect_faces_on_videos.py', *cfg, '--detector', 'opencv')
+    stage('stage 1, detect faces', 'detect_faces_on_videos.py', *cfg, *DETECTOR)
     stage('stage 2, tracks', 'generate_tracks.py', *cfg)
     stage('stage 3, aligned tracks', 'generate_aligned_tracks.py', *cfg)
     stage('stage 4, face clips', 'extract_tracks_from_videos.py', *cfg)
     stage('stage 5, track pairs', 'generate_track_pairs.py', *cfg)
-    iters = TINY_ITERS if args.tiny else DEMO_ITERS
     for script in TRAIN_SCRIPTS:
-        # --resume: a second demo run finds the runs finished and goes straight on.
-        stage(f'training, {script}', script, *cfg, *TINY_MODEL, '--max-iters', str(iters), '--warmup-iters', '5',
-              '--batch-size', '2', '--num-workers', '1', '--snapshot-every', str(iters), '--resume')
-    stage('final FP16 weights', 'copy_weights.py', *cfg, '--iteration', str(iters), '--force')
+        stage(f'training, {script}', script, *cfg, *train_arguments(args.tiny))
+    stage('final FP16 weights', 'copy_weights.py', *cfg, *copy_weights_arguments(args.tiny))
     details = config.ARTIFACTS_PATH / 'predict_details.jsonl'
     annotated = config.ARTIFACTS_PATH / 'annotated'
-    stage('prediction', 'predict.py', *cfg, '--detector', 'opencv', '--details', str(details), '--profile',
+    stage('prediction', 'predict.py', *cfg, *DETECTOR, '--details', str(details), '--profile',
           '--annotate', str(annotated))
     labels = str(config.DFDC_DATA_PATH / TEST_LABELS_NAME)
     stage('evaluation', 'evaluate.py', '--submission', str(config.SUBMISSION_PATH), '--labels', labels, '--plot',
