@@ -35,7 +35,7 @@ slurm:
 # Two pytest workers, each taking whole test files (module fixtures are built once): 13 minutes instead of 17 on
 # 2 cores. `.venv/bin/python -m pytest tests/test_x.py` runs one file in one process.
 test: $(STAMP) chromium slurm
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 demo: $(STAMP)
 	@$(MAKE) --no-print-directory chromium || echo "note: Chromium could not be installed; the demo skips the report screenshot"

@@ -14,7 +14,6 @@ and kept in MODELS_PATH/openvino_cache; `--backend torch` runs PyTorch.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time

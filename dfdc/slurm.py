@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import datetime
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -209,6 +210,8 @@ def submit(argv: Sequence[str] | None = None) -> int:
             print(shlex.join(sbatch_command(job, logs, placeholders, args)))
             placeholders[job.key] = f'<{job.key}>'
         return 0
+    if shutil.which('sbatch') is None:
+        raise UserError('sbatch not found: submit from a SLURM login node (or see the commands with --dry-run)')
     live = live_jobs(log_root)
     if live:
         raise UserError(f'jobs of an earlier submission are still queued or running ({", ".join(live)}); wait for '

@@ -95,13 +95,17 @@ def test_ensemble_converts_modules_it_is_given():
 
 
 def test_openvino_bf16_is_close_but_not_fp32(converted):
+    """bf16 where the CPU has a bf16 path (OpenVINO lists BF16 among its capabilities: AVX-512 BF16 or AMX);
+    on other CPUs (an AVX2-only AMD EPYC, say) OpenVINO compiles f32 instead, and the scores are FP32's."""
+    import openvino
+    fast_bf16 = 'BF16' in openvino.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
     images = face_like_images(14)
     fp32, bf16 = openvino_ensemble(converted), openvino_ensemble(converted, 'bf16')
-    assert bf16.members['large_crop'].runner.compiled.get_property('INFERENCE_PRECISION_HINT') != \
-        fp32.members['large_crop'].runner.compiled.get_property('INFERENCE_PRECISION_HINT')
+    hints = [e.members['large_crop'].runner.compiled.get_property('INFERENCE_PRECISION_HINT') for e in (fp32, bf16)]
+    assert hints[0] == openvino.Type.f32 and (hints[1] != hints[0]) == fast_bf16, (hints, fast_bf16)
     for kind in fp32.members:
         difference = np.abs(bf16.probabilities(kind, images) - fp32.probabilities(kind, images)).max()
-        assert difference < 0.05, kind
+        assert difference < 0.05 if fast_bf16 else difference == 0, (kind, difference)
 
 
 def _cached(tmp_path, module, example, key, roots, capsys):

@@ -6,6 +6,7 @@ The cluster and the serial run are built once for the module; the two submission
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -16,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from dfdc import demo
-from dfdc.cli import shard
+from dfdc.cli import UserError, shard
 from dfdc.config import load_config
 from dfdc.detection import training_videos
-from dfdc.slurm import JOBS_FILE, RESOURCES, build_chain, get_args_parser
+from dfdc.slurm import JOBS_FILE, RESOURCES, build_chain, get_args_parser, submit as submit_chain
 from tests.conftest import REPO, write_config
 from tests.slurm_cluster import SlurmCluster, free_port, missing_programs
 
@@ -69,7 +70,6 @@ def test_demo_chain_generates_missing_data_and_fits_a_small_node(tmp_path):
     assert all('--cpus-per-task=1' in job.resources and not any('gpu' in r for r in job.resources) for job in chain)
     assert chain[1].arguments[-2:] == list(demo.DETECTOR)
     assert chain[6].key.startswith("train") and chain[6].arguments[4:] == list(demo.train_arguments(tiny=True))
-    from dfdc.cli import UserError
     with pytest.raises(UserError, match='STAGE=OPTIONS'):
         chain_for('--parts', '2', '--resources', 'training=--mem=1G', config_path=config_path)
     with pytest.raises(UserError, match='--parts must be at least 1'):
@@ -90,6 +90,13 @@ def test_dry_run_prints_the_sbatch_commands_and_submits_nothing(tmp_path):
     assert '--array=0-2' in lines[1] and "'--dependency=afterok:<detect>'" in lines[2]
     assert "'--dependency=afterok:<train-aa-original-large-crop>:<train-aa-original-re>:<train-seq-aa-original>'" \
         in lines[9]
+    assert not (tmp_path / 'artifacts').exists()
+
+
+def test_without_sbatch_the_submission_says_where_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv('PATH', str(tmp_path))
+    with pytest.raises(UserError, match='sbatch not found: submit from a SLURM login node'):
+        submit_chain(['--config', str(write_config(tmp_path, tmp_path / 'data')), '--parts', '2'])
     assert not (tmp_path / 'artifacts').exists()
 
 
@@ -135,13 +142,8 @@ def outputs(config_path: Path) -> dict[str, str]:
     base = config_path.parent
     digests = {str(path.relative_to(base)): hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
     for weights in config.MODELS_PATH.rglob('*.fp16.json'):   # their 'source' names the workspace
-        digests[str(weights.relative_to(base))] = load_json(weights)['sha256']
+        digests[str(weights.relative_to(base))] = json.loads(weights.read_text())['sha256']
     return digests
-
-
-def load_json(path: Path) -> dict:
-    import json
-    return json.loads(path.read_text())
 
 
 def submit(cluster: SlurmCluster, config_path: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -168,9 +170,10 @@ def stage_reports(logs: Path, job: str, prefix: str) -> list[str]:
     return [line for path in paths for line in path.read_text().splitlines() if line.startswith(prefix)]
 
 
-def test_demo_pipeline_on_slurm_equals_a_serial_run(cluster, serial_run, tmp_path):
+def test_demo_pipeline_on_slurm_equals_a_serial_run(cluster, request, tmp_path):
     config_path = write_config(tmp_path, tmp_path / 'data')
     result = submit(cluster, config_path)
+    serial_run = request.getfixturevalue('serial_run')   # made while the cluster works through the chain
     jobs = submitted_jobs(result)
     assert list(jobs) == ['dfdc-data', 'dfdc-detect', 'dfdc-tracks', 'dfdc-aligned-tracks', 'dfdc-clips',
                           'dfdc-pairs', 'dfdc-train-aa-original-large-crop', 'dfdc-train-aa-original-re',
