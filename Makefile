@@ -33,7 +33,8 @@ slurm:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }
 
 # Two pytest workers, each taking whole test files (module fixtures are built once): 13 minutes instead of 17 on
-# 2 cores. `.venv/bin/python -m pytest tests/test_x.py` runs one file in one process.
+# 2 cores of an AVX-512 EPYC; 31 minutes on an AVX2-only one with the SLURM tests (--durations lists the slowest).
+# `.venv/bin/python -m pytest tests/test_x.py` runs one file in one process.
 test: $(STAMP) chromium slurm
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 

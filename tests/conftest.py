@@ -11,14 +11,6 @@ import pytest
 from dfdc.synthetic import SyntheticSpec, make_dataset
 
 REPO = Path(__file__).resolve().parent.parent
-# The longest files first (measured with `make test`'s --durations on 2 cores): pytest-xdist hands out whole files
-# in collection order, and a long file handed out last ran alone at the end (test_demo.py, 6 of 33 minutes).
-LONGEST_FIRST = ('test_demo.py', 'test_slurm.py', 'test_bench.py', 'test_backends.py', 'test_robustness.py')
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: each file keeps its own order
 # Small enough for CI (about 10 s on 2 cores), long enough for 50-frame clips and 7-entry prediction tracks.
 SMALL_SPEC = SyntheticSpec(parts=2, reals_per_part=2, fakes_per_real=1, test_videos=4, width=320, height=180,
                            seconds=3.0, seed=7)
