@@ -42,6 +42,13 @@ class SlurmCluster:
         self.node = socket.gethostname().split('.')[0]
 
     def start(self, timeout: float = 60) -> SlurmCluster:
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()   # no daemon outlives a failed start
+            raise
+
+    def _start(self, timeout: float) -> SlurmCluster:
         munge = self.root / 'munge'
         for folder in (munge, self.root / 'state', self.root / 'spool', self.root / 'log'):
             folder.mkdir(parents=True, exist_ok=True)
@@ -100,6 +107,15 @@ InactiveLimit=0
 NodeName={self.node} NodeAddr=127.0.0.1 {hardware_fields} RealMemory={memory} State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
+
+    def restart_controller(self, timeout: float = 60) -> None:
+        """SIGKILL slurmctld, as a crashed controller machine would, and start it again from its saved state."""
+        [controller] = [p for p in self.processes if Path(p.args[0]).name == 'slurmctld']
+        controller.kill()
+        controller.wait()
+        self.processes.remove(controller)
+        self._spawn('slurmctld', *controller.args[1:])
+        self._wait(lambda: self.run('squeue', check=False).returncode == 0, timeout, 'slurmctld did not come back')
 
     def _spawn(self, name: str, *arguments: str) -> None:
         log = open(self.root / 'log' / f'{name}.out', 'wb')

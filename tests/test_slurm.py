@@ -288,3 +288,24 @@ def test_training_job_runs_torchrun_through_srun(cluster, serial_run, tmp_path):
     finally:
         for folder in (serial.snapshots_dir(run_name), serial.logs_dir(run_name)):
             shutil.rmtree(folder, ignore_errors=True)   # the serial run's artifacts stay as they were
+
+
+def test_jobs_survive_a_killed_and_restarted_controller(cluster, tmp_path):
+    """slurmctld killed with SIGKILL while an array and a job that waits for it are queued: started again, it
+    recovers both from its state folder and runs them in order."""
+    array = cluster.run('sbatch', '--parsable', '--array=0-1', '--cpus-per-task=1', '--mem=100M',
+                        f'--output={tmp_path}/array-%a.out', '--wrap', 'sleep 3; date +%s.%N').stdout.strip()
+    after = cluster.run('sbatch', '--parsable', f'--dependency=afterok:{array}', '--kill-on-invalid-dep=yes',
+                        '--mem=100M', f'--output={tmp_path}/after.out', '--wrap', 'date +%s.%N').stdout.strip()
+    # slurmctld writes its job state asynchronously, a moment after accepting a job: killed before that, it forgets
+    # the job. Kill it once both jobs are on disk.
+    submitted, deadline = time.time(), time.monotonic() + 60
+    while (cluster.root / 'state' / 'job_state').stat().st_mtime <= submitted:
+        assert time.monotonic() < deadline, 'slurmctld did not save its job state'
+        time.sleep(0.2)
+    cluster.restart_controller()
+    cluster.wait_until_done([array, after], 120)
+    assert cluster.job_states(array) == {'0': 'COMPLETED', '1': 'COMPLETED'}
+    assert cluster.job_states(after) == {None: 'COMPLETED'}
+    ends = [float((tmp_path / f'array-{task}.out').read_text()) for task in (0, 1)]
+    assert float((tmp_path / 'after.out').read_text()) >= max(ends)
